@@ -1,0 +1,254 @@
+//! `datanexus.HyperLogLog`: the pyo3 wrapper of `algo::hll::HyperLogLog`.
+
+use numpy::{PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyFloat, PyInt, PyString, PyTuple, PyType};
+
+use super::errors::{invalid_argument, invalid_type, to_py};
+use super::gil::without_gil;
+use crate::algo::hll::{datasketches, HyperLogLog};
+
+#[pyclass(name = "HyperLogLog", module = "datanexus")]
+pub struct PyHyperLogLog {
+    inner: HyperLogLog,
+}
+
+/// Adds one Python object: int (64-bit as DataSketches; wider ints by their signed
+/// little-endian bytes), float, str (UTF-8; "" ignored as in DataSketches), bytes.
+fn add_object(h: &mut HyperLogLog, item: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = item.py();
+    if item.is_exact_instance_of::<PyInt>() || item.is_instance_of::<PyInt>() {
+        return add_int(h, item);
+    }
+    if let Ok(f) = item.cast::<PyFloat>() {
+        h.add_f64(f.value());
+    } else if let Ok(s) = item.cast::<PyString>() {
+        let s = s.to_str().map_err(|_| {
+            invalid_argument(py, "HyperLogLog items must be valid Unicode (no lone surrogates)")
+        })?;
+        h.add_str(s);
+    } else if let Ok(b) = item.cast::<PyBytes>() {
+        h.add_bytes(b.as_bytes());
+    } else if let Ok(b) = item.cast::<PyByteArray>() {
+        h.add_bytes(&b.to_vec());
+    } else if item.hasattr("__index__")? {
+        // numpy integer scalars and other integer-likes.
+        return add_int(h, &item.call_method0("__index__")?);
+    } else {
+        return Err(invalid_type(
+            py,
+            format!(
+                "HyperLogLog items are int, float, str or bytes, got {}",
+                item.get_type().name()?
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn add_int(h: &mut HyperLogLog, item: &Bound<'_, PyAny>) -> PyResult<()> {
+    if let Ok(v) = item.extract::<i64>() {
+        h.add_i64(v);
+    } else if let Ok(v) = item.extract::<u64>() {
+        h.add_u64(v);
+    } else {
+        let bits: usize = item.call_method0("bit_length")?.extract()?;
+        let bytes = item.call_method1("to_bytes", (bits / 8 + 1, "little", true))?;
+        h.add_bytes(bytes.cast::<PyBytes>()?.as_bytes());
+    }
+    Ok(())
+}
+
+/// Runs `f` over the array's data with the GIL released (copying only a strided view).
+fn with_slice<T, F>(py: Python<'_>, array: PyReadonlyArray1<'_, T>, h: &mut HyperLogLog, f: F) -> PyResult<()>
+where
+    T: numpy::Element + Copy + Send + Sync,
+    F: Fn(&mut HyperLogLog, &[T]) + Send + Sync,
+{
+    match array.as_slice() {
+        Ok(slice) => without_gil(py, || {
+            f(h, slice);
+            Ok(())
+        }),
+        Err(_) => {
+            let owned: Vec<T> = array.as_array().iter().copied().collect();
+            without_gil(py, || {
+                f(h, &owned);
+                Ok(())
+            })
+        }
+    }
+}
+
+fn add_array(h: &mut HyperLogLog, array: &Bound<'_, PyUntypedArray>) -> PyResult<()> {
+    let py = array.py();
+    if array.ndim() != 1 {
+        return Err(invalid_argument(
+            py,
+            format!("add_many takes a 1-D array, got shape {:?} (use .ravel())", array.shape()),
+        ));
+    }
+    let kind = array.dtype().kind();
+    let itemsize = array.dtype().itemsize();
+    match (kind, itemsize) {
+        (b'i', 8) => with_slice(py, array.extract::<PyReadonlyArray1<i64>>()?, h, HyperLogLog::add_many_i64),
+        (b'u', 8) => with_slice(py, array.extract::<PyReadonlyArray1<u64>>()?, h, HyperLogLog::add_many_u64),
+        (b'f', 8) => with_slice(py, array.extract::<PyReadonlyArray1<f64>>()?, h, HyperLogLog::add_many_f64),
+        (b'i' | b'u' | b'b', _) => {
+            let wide = array.call_method1("astype", ("int64",))?;
+            add_array(h, wide.cast::<PyUntypedArray>()?)
+        }
+        (b'f', _) => {
+            let wide = array.call_method1("astype", ("float64",))?;
+            add_array(h, wide.cast::<PyUntypedArray>()?)
+        }
+        (b'O', _) => {
+            for item in array.try_iter()? {
+                add_object(h, &item?)?;
+            }
+            Ok(())
+        }
+        (b'U' | b'S', _) => {
+            for item in array.call_method0("tolist")?.try_iter()? {
+                add_object(h, &item?)?;
+            }
+            Ok(())
+        }
+        _ => Err(invalid_type(
+            py,
+            format!("add_many cannot hash arrays of dtype {}", array.dtype()),
+        )),
+    }
+}
+
+#[pymethods]
+impl PyHyperLogLog {
+    #[new]
+    #[pyo3(signature = (precision = 12))]
+    fn new(py: Python<'_>, precision: i64) -> PyResult<Self> {
+        let p = u8::try_from(precision).unwrap_or(u8::MAX);
+        let inner = HyperLogLog::new(p).map_err(|_| {
+            invalid_argument(py, format!("HyperLogLog precision must be in 4..=18, got {precision}"))
+        })?;
+        Ok(Self { inner })
+    }
+
+    #[getter]
+    fn precision(&self) -> u8 {
+        self.inner.precision()
+    }
+
+    #[getter]
+    fn standard_error(&self) -> f64 {
+        self.inner.standard_error()
+    }
+
+    #[getter]
+    fn is_sparse(&self) -> bool {
+        self.inner.is_sparse()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    fn add(&mut self, item: &Bound<'_, PyAny>) -> PyResult<()> {
+        add_object(&mut self.inner, item)
+    }
+
+    fn add_many(&mut self, items: &Bound<'_, PyAny>) -> PyResult<()> {
+        if let Ok(array) = items.cast::<PyUntypedArray>() {
+            return add_array(&mut self.inner, array);
+        }
+        let iter = items.try_iter().map_err(|_| {
+            invalid_type(
+                items.py(),
+                format!("add_many takes an iterable or a numpy array, got {}", items.get_type().name().map(|n| n.to_string()).unwrap_or_default()),
+            )
+        })?;
+        for item in iter {
+            add_object(&mut self.inner, &item?)?;
+        }
+        Ok(())
+    }
+
+    fn estimate(&self) -> f64 {
+        self.inner.estimate()
+    }
+
+    #[pyo3(signature = (other))]
+    fn merge(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        if other.is_none() || other.is(slf) {
+            return Ok(());
+        }
+        let other = other.cast::<Self>().map_err(|_| {
+            invalid_type(py, "HyperLogLog.merge takes another HyperLogLog (or None)")
+        })?;
+        let other = other.borrow();
+        slf.borrow_mut().inner.merge(&other.inner).map_err(|e| to_py(py, e))
+    }
+
+    fn clear(&mut self) {
+        self.inner.clear();
+    }
+
+    fn copy(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+
+    fn __copy__(&self) -> Self {
+        self.copy()
+    }
+
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        self.copy()
+    }
+
+    fn registers<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.registers())
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_bytes())
+    }
+
+    fn to_datasketches<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &datasketches::encode_hll8(&self.inner))
+    }
+
+    #[classmethod]
+    fn from_bytes(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = data.py();
+        let owned;
+        let bytes: &[u8] = if let Ok(b) = data.cast::<PyBytes>() {
+            b.as_bytes()
+        } else if let Ok(b) = data.cast::<PyByteArray>() {
+            owned = b.to_vec();
+            &owned
+        } else {
+            return Err(invalid_type(py, "HyperLogLog.from_bytes takes bytes or bytearray"));
+        };
+        HyperLogLog::from_bytes(bytes).map(|inner| Self { inner }).map_err(|e| to_py(py, e))
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let from_bytes = slf.get_type().getattr("from_bytes")?;
+        let state = PyBytes::new(py, &slf.borrow().inner.to_bytes());
+        PyTuple::new(py, [from_bytes, PyTuple::new(py, [state])?.into_any()])
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<Self>().is_ok_and(|o| o.borrow().inner == self.inner)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "HyperLogLog(precision={}, estimate={:.1}, mode={})",
+            self.inner.precision(),
+            self.inner.estimate(),
+            if self.inner.is_sparse() { "sparse" } else { "dense" }
+        )
+    }
+}

@@ -1,0 +1,17 @@
+//! The `datanexus._native` extension module: the only pyo3 code of the crate.
+//!
+//! Wrappers are declared under their public names in module `datanexus`; users import them
+//! from `datanexus` / `datanexus.sketches`, never from here.
+
+mod errors;
+mod gil;
+mod hll;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<hll::PyHyperLogLog>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,27 @@
+"""DataNexus: real-time pipelines and event-time analytics on Bytewax with a Rust core."""
+
+from __future__ import annotations
+
+from datanexus._native import __version__
+from datanexus.errors import (
+    ConfigError,
+    DataNexusError,
+    IncompatibleSketches,
+    InvalidArgument,
+    InvalidType,
+    SerializationError,
+    ServiceUnavailable,
+)
+from datanexus.sketches import HyperLogLog
+
+__all__ = [
+    "ConfigError",
+    "DataNexusError",
+    "HyperLogLog",
+    "IncompatibleSketches",
+    "InvalidArgument",
+    "InvalidType",
+    "SerializationError",
+    "ServiceUnavailable",
+    "__version__",
+]
