@@ -2,7 +2,9 @@
 
 use numpy::{PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyFloat, PyInt, PyString, PyTuple, PyType};
+use pyo3::types::{
+    IntoPyDict, PyByteArray, PyBytes, PyFloat, PyInt, PyString, PyTuple, PyType,
+};
 
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
@@ -52,8 +54,10 @@ fn add_int(h: &mut HyperLogLog, item: &Bound<'_, PyAny>) -> PyResult<()> {
     } else if let Ok(v) = item.extract::<u64>() {
         h.add_u64(v);
     } else {
-        let bits: usize = item.call_method0("bit_length")?.extract()?;
-        let bytes = item.call_method1("to_bytes", (bits / 8 + 1, "little", true))?;
+        let py = item.py();
+        let bits: usize = item.call_method1("bit_length", ())?.extract()?;
+        let kwargs = [("signed", true)].into_py_dict(py)?;
+        let bytes = item.call_method("to_bytes", (bits / 8 + 1, "little"), Some(&kwargs))?;
         h.add_bytes(bytes.cast::<PyBytes>()?.as_bytes());
     }
     Ok(())

@@ -142,21 +142,31 @@ impl HyperLogLog {
         self.add_coupon(sparse::coupon(h1, h2));
     }
 
-    /// Adds an integer as DataSketches does: its 8 little-endian bytes.
-    #[inline(always)]
-    pub fn add_u64(&mut self, value: u64) {
-        self.add_hash(murmur3_u64(value, DEFAULT_SEED));
-    }
-
+    /// Adds a signed integer as DataSketches does: its 8 little-endian bytes.
     #[inline(always)]
     pub fn add_i64(&mut self, value: i64) {
-        self.add_u64(value as u64);
+        self.add_hash(murmur3_u64(value as u64, DEFAULT_SEED));
+    }
+
+    /// Adds an unsigned integer as the same number would be added as a signed one, so
+    /// that 5u64 and 5i64 are one item; values above `i64::MAX` hash by their 9-byte
+    /// signed little-endian form, as every integer beyond 64 signed bits does, and never
+    /// collide with a negative `i64`.
+    #[inline(always)]
+    pub fn add_u64(&mut self, value: u64) {
+        if let Ok(signed) = i64::try_from(value) {
+            self.add_i64(signed);
+        } else {
+            let mut bytes = [0u8; 9];
+            bytes[..8].copy_from_slice(&value.to_le_bytes());
+            self.add_bytes(&bytes);
+        }
     }
 
     /// Adds a double as DataSketches does (-0.0 as 0.0, one NaN).
     #[inline(always)]
     pub fn add_f64(&mut self, value: f64) {
-        self.add_u64(canonical_f64_bits(value));
+        self.add_hash(murmur3_u64(canonical_f64_bits(value), DEFAULT_SEED));
     }
 
     /// Adds raw bytes (the empty byte string is an item like any other).

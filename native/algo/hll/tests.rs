@@ -206,3 +206,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn unsigned_and_signed_integers_agree_where_they_are_the_same_number() {
+    let (mut a, mut b) = (HyperLogLog::new(10).unwrap(), HyperLogLog::new(10).unwrap());
+    a.add_u64(12345);
+    b.add_i64(12345);
+    assert_eq!(a, b);
+    let (mut big, mut minus_one) = (HyperLogLog::new(10).unwrap(), HyperLogLog::new(10).unwrap());
+    big.add_u64(u64::MAX);
+    minus_one.add_i64(-1);
+    assert_ne!(big.registers(), minus_one.registers(), "2^64 - 1 is not -1");
+}
