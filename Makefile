@@ -27,7 +27,7 @@ demo: develop ## set up, then run the demo flow
 test: develop services lint cargo-test pytest ## set up, start the servers, lint, cargo test, pytest
 
 bench: develop ## speed, as ratios to the anchors measured in the same run
-	$(BIN)/python -m pytest tests/bench --benchmark-enable --benchmark-only -q -p no:randomly
+	$(BIN)/python -m pytest tests/bench --benchmark-enable --benchmark-only -q --benchmark-columns=min,median,rounds
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -55,7 +55,13 @@ pub fn read_header(bytes: &[u8], type_id: TypeId, max_version: u8) -> Result<(u8
             type_id.name()
         )));
     }
-    Ok((version, Reader { bytes, pos: HEADER_LEN }))
+    Ok((
+        version,
+        Reader {
+            bytes,
+            pos: HEADER_LEN,
+        },
+    ))
 }
 
 /// A bounds-checked little-endian reader.
@@ -126,7 +132,14 @@ mod tests {
         assert_eq!(out, b"DN\x01\x01");
         let (v, r) = read_header(&out, TypeId::HyperLogLog, 1).unwrap();
         assert_eq!((v, r.remaining()), (1, 0));
-        for bad in [&b""[..], b"DN", b"XX\x01\x01", b"DN\x07\x01", b"DN\x01\x02", b"DN\x01\x00"] {
+        for bad in [
+            &b""[..],
+            b"DN",
+            b"XX\x01\x01",
+            b"DN\x07\x01",
+            b"DN\x01\x02",
+            b"DN\x01\x00",
+        ] {
             let err = read_header(bad, TypeId::HyperLogLog, 1).err().unwrap();
             assert_eq!(err.kind, ErrorKind::Corrupt, "{bad:?}");
         }

@@ -27,15 +27,24 @@ pub struct Error {
 
 impl Error {
     pub fn invalid_argument(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::InvalidArgument, message: message.into() }
+        Self {
+            kind: ErrorKind::InvalidArgument,
+            message: message.into(),
+        }
     }
 
     pub fn corrupt(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Corrupt, message: message.into() }
+        Self {
+            kind: ErrorKind::Corrupt,
+            message: message.into(),
+        }
     }
 
     pub fn incompatible(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Incompatible, message: message.into() }
+        Self {
+            kind: ErrorKind::Incompatible,
+            message: message.into(),
+        }
     }
 }
 

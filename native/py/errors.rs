@@ -8,7 +8,10 @@ use crate::algo::{Error, ErrorKind};
 
 /// The `datanexus.errors` class called `name`.
 fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
-    Ok(py.import("datanexus.errors")?.getattr(name)?.cast_into::<PyType>()?)
+    Ok(py
+        .import("datanexus.errors")?
+        .getattr(name)?
+        .cast_into::<PyType>()?)
 }
 
 /// A `datanexus.errors.<name>` exception carrying `message`.

@@ -24,7 +24,11 @@ where
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(errors::raise(py, "DataNexusError", format!("internal error in native code: {what}")))
+            Err(errors::raise(
+                py,
+                "DataNexusError",
+                format!("internal error in native code: {what}"),
+            ))
         }
     }
 }

@@ -2,9 +2,7 @@
 
 use numpy::{PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{
-    IntoPyDict, PyByteArray, PyBytes, PyFloat, PyInt, PyString, PyTuple, PyType,
-};
+use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyFloat, PyInt, PyString, PyTuple, PyType};
 
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
@@ -19,14 +17,28 @@ pub struct PyHyperLogLog {
 /// little-endian bytes), float, str (UTF-8; "" ignored as in DataSketches), bytes.
 fn add_object(h: &mut HyperLogLog, item: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = item.py();
-    if item.is_exact_instance_of::<PyInt>() || item.is_instance_of::<PyInt>() {
+    if item.is_exact_instance_of::<PyInt>() {
+        // The hot path of `add(int)`: no error machinery unless the int overflows i64.
+        let mut overflow = 0;
+        // SAFETY: `item` is a live exact int while we hold the GIL.
+        let v = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(item.as_ptr(), &mut overflow) };
+        if overflow == 0 && !(v == -1 && PyErr::occurred(py)) {
+            h.add_i64(v);
+            return Ok(());
+        }
+        return add_int(h, item);
+    }
+    if item.is_instance_of::<PyInt>() {
         return add_int(h, item);
     }
     if let Ok(f) = item.cast::<PyFloat>() {
         h.add_f64(f.value());
     } else if let Ok(s) = item.cast::<PyString>() {
         let s = s.to_str().map_err(|_| {
-            invalid_argument(py, "HyperLogLog items must be valid Unicode (no lone surrogates)")
+            invalid_argument(
+                py,
+                "HyperLogLog items must be valid Unicode (no lone surrogates)",
+            )
         })?;
         h.add_str(s);
     } else if let Ok(b) = item.cast::<PyBytes>() {
@@ -64,7 +76,12 @@ fn add_int(h: &mut HyperLogLog, item: &Bound<'_, PyAny>) -> PyResult<()> {
 }
 
 /// Runs `f` over the array's data with the GIL released (copying only a strided view).
-fn with_slice<T, F>(py: Python<'_>, array: PyReadonlyArray1<'_, T>, h: &mut HyperLogLog, f: F) -> PyResult<()>
+fn with_slice<T, F>(
+    py: Python<'_>,
+    array: PyReadonlyArray1<'_, T>,
+    h: &mut HyperLogLog,
+    f: F,
+) -> PyResult<()>
 where
     T: numpy::Element + Copy + Send + Sync,
     F: Fn(&mut HyperLogLog, &[T]) + Send + Sync,
@@ -89,15 +106,33 @@ fn add_array(h: &mut HyperLogLog, array: &Bound<'_, PyUntypedArray>) -> PyResult
     if array.ndim() != 1 {
         return Err(invalid_argument(
             py,
-            format!("add_many takes a 1-D array, got shape {:?} (use .ravel())", array.shape()),
+            format!(
+                "add_many takes a 1-D array, got shape {:?} (use .ravel())",
+                array.shape()
+            ),
         ));
     }
     let kind = array.dtype().kind();
     let itemsize = array.dtype().itemsize();
     match (kind, itemsize) {
-        (b'i', 8) => with_slice(py, array.extract::<PyReadonlyArray1<i64>>()?, h, HyperLogLog::add_many_i64),
-        (b'u', 8) => with_slice(py, array.extract::<PyReadonlyArray1<u64>>()?, h, HyperLogLog::add_many_u64),
-        (b'f', 8) => with_slice(py, array.extract::<PyReadonlyArray1<f64>>()?, h, HyperLogLog::add_many_f64),
+        (b'i', 8) => with_slice(
+            py,
+            array.extract::<PyReadonlyArray1<i64>>()?,
+            h,
+            HyperLogLog::add_many_i64,
+        ),
+        (b'u', 8) => with_slice(
+            py,
+            array.extract::<PyReadonlyArray1<u64>>()?,
+            h,
+            HyperLogLog::add_many_u64,
+        ),
+        (b'f', 8) => with_slice(
+            py,
+            array.extract::<PyReadonlyArray1<f64>>()?,
+            h,
+            HyperLogLog::add_many_f64,
+        ),
         (b'i' | b'u' | b'b', _) => {
             let wide = array.call_method1("astype", ("int64",))?;
             add_array(h, wide.cast::<PyUntypedArray>()?)
@@ -132,7 +167,10 @@ impl PyHyperLogLog {
     fn new(py: Python<'_>, precision: i64) -> PyResult<Self> {
         let p = u8::try_from(precision).unwrap_or(u8::MAX);
         let inner = HyperLogLog::new(p).map_err(|_| {
-            invalid_argument(py, format!("HyperLogLog precision must be in 4..=18, got {precision}"))
+            invalid_argument(
+                py,
+                format!("HyperLogLog precision must be in 4..=18, got {precision}"),
+            )
         })?;
         Ok(Self { inner })
     }
@@ -156,6 +194,7 @@ impl PyHyperLogLog {
         self.inner.is_empty()
     }
 
+    #[pyo3(signature = (item, /))]
     fn add(&mut self, item: &Bound<'_, PyAny>) -> PyResult<()> {
         add_object(&mut self.inner, item)
     }
@@ -167,7 +206,14 @@ impl PyHyperLogLog {
         let iter = items.try_iter().map_err(|_| {
             invalid_type(
                 items.py(),
-                format!("add_many takes an iterable or a numpy array, got {}", items.get_type().name().map(|n| n.to_string()).unwrap_or_default()),
+                format!(
+                    "add_many takes an iterable or a numpy array, got {}",
+                    items
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ),
             )
         })?;
         for item in iter {
@@ -190,7 +236,10 @@ impl PyHyperLogLog {
             invalid_type(py, "HyperLogLog.merge takes another HyperLogLog (or None)")
         })?;
         let other = other.borrow();
-        slf.borrow_mut().inner.merge(&other.inner).map_err(|e| to_py(py, e))
+        slf.borrow_mut()
+            .inner
+            .merge(&other.inner)
+            .map_err(|e| to_py(py, e))
     }
 
     fn clear(&mut self) {
@@ -198,7 +247,9 @@ impl PyHyperLogLog {
     }
 
     fn copy(&self) -> Self {
-        Self { inner: self.inner.clone() }
+        Self {
+            inner: self.inner.clone(),
+        }
     }
 
     fn __copy__(&self) -> Self {
@@ -231,9 +282,14 @@ impl PyHyperLogLog {
             owned = b.to_vec();
             &owned
         } else {
-            return Err(invalid_type(py, "HyperLogLog.from_bytes takes bytes or bytearray"));
+            return Err(invalid_type(
+                py,
+                "HyperLogLog.from_bytes takes bytes or bytearray",
+            ));
         };
-        HyperLogLog::from_bytes(bytes).map(|inner| Self { inner }).map_err(|e| to_py(py, e))
+        HyperLogLog::from_bytes(bytes)
+            .map(|inner| Self { inner })
+            .map_err(|e| to_py(py, e))
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
@@ -244,7 +300,9 @@ impl PyHyperLogLog {
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<Self>().is_ok_and(|o| o.borrow().inner == self.inner)
+        other
+            .cast::<Self>()
+            .is_ok_and(|o| o.borrow().inner == self.inner)
     }
 
     fn __repr__(&self) -> String {
@@ -252,7 +310,11 @@ impl PyHyperLogLog {
             "HyperLogLog(precision={}, estimate={:.1}, mode={})",
             self.inner.precision(),
             self.inner.estimate(),
-            if self.inner.is_sparse() { "sparse" } else { "dense" }
+            if self.inner.is_sparse() {
+                "sparse"
+            } else {
+                "dense"
+            }
         )
     }
 }

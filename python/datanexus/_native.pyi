@@ -5,13 +5,15 @@ Import these types from :mod:`datanexus`, not from here. Checked against the bui
 """
 
 from collections.abc import Iterable
-from typing import Any, final
+from typing import Any, TypeAlias, final
 
 import numpy.typing as npt
 
+__all__ = ["HyperLogLog", "__version__"]
+
 __version__: str
 
-Item = int | float | str | bytes | bytearray
+_Item: TypeAlias = int | float | str | bytes | bytearray
 
 @final
 class HyperLogLog:
@@ -26,7 +28,7 @@ class HyperLogLog:
     Raises :class:`datanexus.InvalidArgument` for a precision outside 4..18.
     """
 
-    def __init__(self, precision: int = 12) -> None: ...
+    def __new__(cls, precision: int = 12) -> HyperLogLog: ...
     @property
     def precision(self) -> int:
         """log2 of the number of registers, 4..18."""
@@ -42,10 +44,10 @@ class HyperLogLog:
     def is_empty(self) -> bool:
         """True when nothing has been added (or merged in)."""
 
-    def add(self, item: Item) -> None:
+    def add(self, item: _Item, /) -> None:
         """Add one item; other types raise :class:`datanexus.InvalidType`."""
 
-    def add_many(self, items: Iterable[Item] | npt.NDArray[Any]) -> None:
+    def add_many(self, items: Iterable[_Item] | npt.NDArray[Any]) -> None:
         """Add a batch: any iterable, or a 1-D numpy array (int, uint, float arrays are
         hashed with the GIL released and no per-item Python call; object, str and bytes
         arrays item by item). Gives the same sketch as ``add`` on each item in order."""
@@ -79,6 +81,5 @@ class HyperLogLog:
         HLL mode). Anything else raises :class:`datanexus.SerializationError`."""
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
-

@@ -24,7 +24,7 @@ def test_each_error_is_a_datanexus_error_and_its_builtin(cls: type, builtin: typ
 
 
 def test_native_code_raises_the_python_classes() -> None:
-    with pytest.raises(errors.InvalidArgument, match="precision must be in 4..=18, got 30"):
+    with pytest.raises(errors.InvalidArgument, match=r"precision must be in 4\.\.=18, got 30"):
         datanexus.HyperLogLog(30)
     with pytest.raises(errors.SerializationError):
         datanexus.HyperLogLog.from_bytes(b"garbage!")

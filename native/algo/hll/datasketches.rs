@@ -101,17 +101,28 @@ fn table_len(lg_arr: u8) -> Result<usize> {
 
 /// Reads `slots` u32 words, keeps the non-empty ones and checks there are `count`.
 fn read_coupons(r: &mut Reader<'_>, slots: usize, count: usize) -> Result<Vec<u32>> {
-    let words = r.take(slots.checked_mul(4).ok_or_else(|| corrupt("size"))?, "coupons")?;
+    let words = r.take(
+        slots.checked_mul(4).ok_or_else(|| corrupt("size"))?,
+        "coupons",
+    )?;
     let coupons: Vec<u32> = words
         .chunks_exact(4)
         .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
         .filter(|&c| c != 0)
         .collect();
     if coupons.len() != count {
-        return Err(corrupt(format!("{} coupons where {count} were announced", coupons.len())));
+        return Err(corrupt(format!(
+            "{} coupons where {count} were announced",
+            coupons.len()
+        )));
     }
-    if let Some(bad) = coupons.iter().find(|&&c| sparse::value(c) > sparse::MAX_VALUE || sparse::value(c) == 0) {
-        return Err(corrupt(format!("coupon {bad:#010x} has a value outside 1..=63")));
+    if let Some(bad) = coupons
+        .iter()
+        .find(|&&c| sparse::value(c) > sparse::MAX_VALUE || sparse::value(c) == 0)
+    {
+        return Err(corrupt(format!(
+            "coupon {bad:#010x} has a value outside 1..=63"
+        )));
     }
     Ok(coupons)
 }
@@ -148,14 +159,24 @@ fn decode_hll(
             for &byte in packed {
                 for nibble in [byte & 0x0f, byte >> 4] {
                     // 15 marks a register kept in the aux table; patched below.
-                    regs.push(if nibble == 15 { u8::MAX } else { cur_min.saturating_add(nibble) });
+                    regs.push(if nibble == 15 {
+                        u8::MAX
+                    } else {
+                        cur_min.saturating_add(nibble)
+                    });
                 }
             }
-            let slots = if compact { aux_count } else { table_len(lg_arr)? };
+            let slots = if compact {
+                aux_count
+            } else {
+                table_len(lg_arr)?
+            };
             for c in read_coupons(r, slots, aux_count)? {
                 let slot = sparse::address(c) as usize & (m - 1);
                 if regs[slot] != u8::MAX {
-                    return Err(corrupt(format!("aux entry for slot {slot} not marked as such")));
+                    return Err(corrupt(format!(
+                        "aux entry for slot {slot} not marked as such"
+                    )));
                 }
                 regs[slot] = sparse::value(c);
             }
@@ -164,7 +185,9 @@ fn decode_hll(
         _ => return Err(corrupt(format!("unknown target type {tgt}"))),
     };
     if regs.iter().any(|&v| v > sparse::MAX_VALUE) {
-        return Err(corrupt("a register above 63 or an aux marker without an aux entry"));
+        return Err(corrupt(
+            "a register above 63 or an aux marker without an aux entry",
+        ));
     }
     if tgt != HLL_4 && aux_count != 0 {
         return Err(corrupt("aux entries in a non-HLL_4 image"));
@@ -182,13 +205,31 @@ fn decode_hll(
 pub fn encode_hll8(h: &HyperLogLog) -> Vec<u8> {
     let lg_k = h.precision();
     if h.is_empty() {
-        return vec![2, SER_VER, FAMILY_HLL, lg_k, 3, FLAG_EMPTY | FLAG_COMPACT, 0, HLL_8 << 2];
+        return vec![
+            2,
+            SER_VER,
+            FAMILY_HLL,
+            lg_k,
+            3,
+            FLAG_EMPTY | FLAG_COMPACT,
+            0,
+            HLL_8 << 2,
+        ];
     }
     let regs = h.registers();
     let in_order = h.is_hip();
     let mut out = Vec::with_capacity(HLL_PREAMBLE + regs.len());
     let flags = FLAG_COMPACT | if in_order { 0 } else { FLAG_OUT_OF_ORDER };
-    out.extend_from_slice(&[10, SER_VER, FAMILY_HLL, lg_k, 0, flags, 0, HLL_8 << 2 | MODE_HLL]);
+    out.extend_from_slice(&[
+        10,
+        SER_VER,
+        FAMILY_HLL,
+        lg_k,
+        0,
+        flags,
+        0,
+        HLL_8 << 2 | MODE_HLL,
+    ]);
     let hip = if in_order { h.estimate() } else { 0.0 };
     let (mut kxq0, mut kxq1) = (0.0f64, 0.0f64);
     for &v in &regs {

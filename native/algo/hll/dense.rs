@@ -30,7 +30,11 @@ impl Dense {
     #[cfg(test)]
     pub fn new(precision: u8, hip: Option<f64>) -> Self {
         let m = 1usize << precision;
-        Self { regs: vec![0; m], kxq: (m as u128) << 64, hip }
+        Self {
+            regs: vec![0; m],
+            kxq: (m as u128) << 64,
+            hip,
+        }
     }
 
     /// Registers given whole, e.g. decoded from an image; `Σ 2^-r` is rebuilt exactly.

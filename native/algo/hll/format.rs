@@ -85,7 +85,9 @@ pub fn decode(bytes: &[u8]) -> Result<HyperLogLog> {
     check_precision(precision).map_err(|e| Error::corrupt(e.message))?;
     let flags = r.u8("flags")?;
     if flags & !(FLAG_DENSE | FLAG_HIP) != 0 {
-        return Err(Error::corrupt(format!("unknown HyperLogLog flags {flags:#04x}")));
+        return Err(Error::corrupt(format!(
+            "unknown HyperLogLog flags {flags:#04x}"
+        )));
     }
     let mut h = HyperLogLog::empty(precision);
     if flags & FLAG_DENSE == 0 {
@@ -98,8 +100,10 @@ pub fn decode(bytes: &[u8]) -> Result<HyperLogLog> {
 }
 
 fn decode_sparse(r: &mut Reader<'_>, limit: usize) -> Result<CouponSet> {
-    if r.remaining() % 4 != 0 {
-        return Err(Error::corrupt("sparse HyperLogLog image: coupon bytes not a multiple of 4"));
+    if !r.remaining().is_multiple_of(4) {
+        return Err(Error::corrupt(
+            "sparse HyperLogLog image: coupon bytes not a multiple of 4",
+        ));
     }
     let count = r.remaining() / 4;
     if count > limit {
@@ -168,13 +172,15 @@ fn decode_dense(r: &mut Reader<'_>, precision: u8, hip_valid: bool) -> Result<De
         regs[slot] = value;
     }
     if regs.iter().any(|&v| v > sparse::MAX_VALUE) {
-        return Err(Error::corrupt("dense HyperLogLog image has a register above 63"));
+        return Err(Error::corrupt(
+            "dense HyperLogLog image has a register above 63",
+        ));
     }
     Ok(Dense::from_registers(regs, hip_valid.then_some(hip)))
 }
 
 fn packed_nibble(byte: u8, slot: usize) -> u8 {
-    if slot % 2 == 0 {
+    if slot.is_multiple_of(2) {
         byte & 0x0f
     } else {
         byte >> 4

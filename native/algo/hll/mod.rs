@@ -115,8 +115,7 @@ impl HyperLogLog {
 
     /// The most coupons kept before promotion: past it the dense image is the smaller.
     fn sparse_limit(&self) -> usize {
-        (format::DENSE_FIXED_LEN - format::SPARSE_FIXED_LEN + (1usize << self.precision) / 2)
-            / 4
+        (format::DENSE_FIXED_LEN - format::SPARSE_FIXED_LEN + (1usize << self.precision) / 2) / 4
     }
 
     /// Adds a coupon (see `sparse::coupon`).

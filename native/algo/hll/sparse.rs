@@ -15,7 +15,7 @@ pub const MAX_VALUE: u8 = 63;
 /// The coupon of a 128-bit hash.
 #[inline(always)]
 pub fn coupon(h1: u64, h2: u64) -> u32 {
-    let value = (h2.leading_zeros().min(62) + 1) as u32;
+    let value = h2.leading_zeros().min(62) + 1;
     (value << ADDRESS_BITS) | (h1 as u32 & ADDRESS_MASK)
 }
 
@@ -114,7 +114,11 @@ mod tests {
         let c = coupon(0xffff_ffff_ffff_ffff, 1 << 60);
         assert_eq!(address(c), ADDRESS_MASK);
         assert_eq!(value(c), 4);
-        assert_eq!(value(coupon(0, 0)), 63, "clz of 0 is capped at 62, plus one");
+        assert_eq!(
+            value(coupon(0, 0)),
+            63,
+            "clz of 0 is capped at 62, plus one"
+        );
         assert_eq!(make(5, 0), None);
         assert_eq!(make(5, 64), None);
         assert_eq!(make(5, 7), Some((7 << 26) | 5));
@@ -129,7 +133,11 @@ mod tests {
         for a in 0..1000 {
             s.insert(make(a * 7919, 1).unwrap());
         }
-        assert_eq!(s.len(), 1001, "address 9 is not a multiple of 7919: 1000 + 1");
+        assert_eq!(
+            s.len(),
+            1001,
+            "address 9 is not a multiple of 7919: 1000 + 1"
+        );
         let sorted = s.sorted();
         assert!(sorted.windows(2).all(|w| address(w[0]) < address(w[1])));
         assert!(sorted.contains(&make(9, 5).unwrap()));

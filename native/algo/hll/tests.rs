@@ -15,7 +15,10 @@ fn hex(bytes: &[u8]) -> String {
 #[test]
 fn precision_is_checked() {
     for p in [0, 3, 19, 255] {
-        assert_eq!(HyperLogLog::new(p).unwrap_err().kind, ErrorKind::InvalidArgument);
+        assert_eq!(
+            HyperLogLog::new(p).unwrap_err().kind,
+            ErrorKind::InvalidArgument
+        );
     }
     for p in MIN_PRECISION..=MAX_PRECISION {
         let h = HyperLogLog::new(p).unwrap();
@@ -29,7 +32,11 @@ fn small_counts_are_nearly_exact() {
     for n in [1u64, 10, 100, 500] {
         let h = sketch(12, 0..n);
         assert!(h.is_sparse());
-        assert!((h.estimate() - n as f64).abs() < 0.01, "n={n}: {}", h.estimate());
+        assert!(
+            (h.estimate() - n as f64).abs() < 0.01,
+            "n={n}: {}",
+            h.estimate()
+        );
     }
 }
 
@@ -42,11 +49,18 @@ fn promotion_happens_when_dense_is_smaller() {
         h.add_u64(n);
         n += 1;
         if !h.is_sparse() {
-            assert!(before <= h.serialized_len(), "sparse {before} vs dense {}", h.serialized_len());
+            assert!(
+                before <= h.serialized_len(),
+                "sparse {before} vs dense {}",
+                h.serialized_len()
+            );
         }
     }
     assert!(h.is_hip());
-    assert!((h.estimate() - n as f64).abs() < 1.0, "HIP continues from the coupon count");
+    assert!(
+        (h.estimate() - n as f64).abs() < 1.0,
+        "HIP continues from the coupon count"
+    );
 }
 
 #[test]
@@ -130,7 +144,10 @@ const GOLDEN_DENSE: &str = "444e01010403051928cbb165a491400000000003312321201105
 fn corrupt_images_are_refused() {
     let good = sketch(8, 0..10_000).to_bytes();
     for cut in [0, 3, 5, 6, 10, good.len() - 1] {
-        assert_eq!(HyperLogLog::from_bytes(&good[..cut]).unwrap_err().kind, ErrorKind::Corrupt);
+        assert_eq!(
+            HyperLogLog::from_bytes(&good[..cut]).unwrap_err().kind,
+            ErrorKind::Corrupt
+        );
     }
     let mut extra = good.clone();
     extra.push(0);

@@ -56,10 +56,16 @@ def test_add_and_add_many_give_the_same_sketch(values: list[object], precision: 
     assert one.to_bytes() == many.to_bytes()
 
 
-@pytest.mark.parametrize("dtype", ["int64", "uint64", "float64", "int32", "uint8", "float32", "bool"])
+@pytest.mark.parametrize(
+    "dtype", ["int64", "uint64", "float64", "int32", "uint8", "float32", "bool"]
+)
 def test_numpy_arrays_hash_like_python_scalars(dtype: str) -> None:
     rng = np.random.default_rng(7)
-    array = (rng.integers(0, 120, size=5000) * 0.5 if dtype.startswith("float") else rng.integers(0, 120, size=5000)).astype(dtype)
+    array = (
+        rng.integers(0, 120, size=5000) * 0.5
+        if dtype.startswith("float")
+        else rng.integers(0, 120, size=5000)
+    ).astype(dtype)
     from_array = HyperLogLog(10)
     from_array.add_many(array)
     from_scalars = HyperLogLog(10)
@@ -114,7 +120,12 @@ def test_merge_is_registerwise_max_and_leaves_the_argument() -> None:
     b_before = b.to_bytes()
     a.merge(b)
     assert b.to_bytes() == b_before
-    expected = bytes(max(x, y) for x, y in zip(HyperLogLog.from_bytes(a.to_bytes()).registers(), b.registers(), strict=True))
+    expected = bytes(
+        max(x, y)
+        for x, y in zip(
+            HyperLogLog.from_bytes(a.to_bytes()).registers(), b.registers(), strict=True
+        )
+    )
     assert a.registers() == expected == whole.registers()
     assert abs(a.estimate() / 90_000 - 1) < 4 * a.standard_error
     a.merge(None)

@@ -24,7 +24,8 @@ def theirs_and_ours(n: int, lg_k: int, tgt: object, offset: int = 0) -> tuple[ob
 
 def hll8_registers(image: bytes, lg_k: int) -> bytes:
     """Registers of an HLL-mode HLL_8 image: 40 preamble bytes, then one byte a slot."""
-    assert image[0] == 10 and image[7] & 3 == 2 and (image[7] >> 2) & 3 == 2
+    assert image[0] == 10, "HLL mode preamble"
+    assert image[7] == 2 | 2 << 2, "HLL mode, HLL_8 type"
     return image[40 : 40 + (1 << lg_k)]
 
 
