@@ -241,3 +241,28 @@ def test_batches_release_the_gil() -> None:
     # Holding the GIL would stall this loop for the whole call; released, it keeps ticking.
     assert len(ticks) > 1000
     assert gaps.max() < 0.5 * elapsed, (gaps.max(), elapsed)
+
+
+def test_hashing_is_stable_across_processes() -> None:
+    """Python's hash() is salted per process; ours must not be."""
+    import subprocess
+    import sys
+
+    script = (
+        "from datanexus import HyperLogLog; h = HyperLogLog(8); "
+        "h.add_many(['a', 'b', 'héllo', b'raw', 1, -7, 2.5, 2**70]); "
+        "print(h.to_bytes().hex())"
+    )
+    images = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={"PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2", "random")
+    }
+    assert len(images) == 1
+    h = HyperLogLog.from_bytes(bytes.fromhex(images.pop()))
+    assert round(h.estimate()) == 8
