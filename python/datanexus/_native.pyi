@@ -81,5 +81,9 @@ class HyperLogLog:
         HLL mode). Anything else raises :class:`datanexus.SerializationError`."""
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
-    def __eq__(self, value: object, /) -> bool: ...
+    def __eq__(self, value: object, /) -> bool:
+        """Identical state: precision, mode, coupons or registers, and estimator. A merged
+        sketch and a one-pass sketch of the same items have equal ``registers()`` but may
+        differ here, since only the latter keeps its HIP estimate."""
+
     __hash__: None  # type: ignore[assignment]

@@ -6,11 +6,7 @@ resumes after the last item it returned; sinks do not rely on ``close`` running.
 
 from __future__ import annotations
 
-from datanexus.connectors.generator import (
-    WebEvent,
-    WebEventsSource,
-    WebTraffic,
-    generate_events,
-)
+from datanexus.connectors.generator import WebEventsSource
+from datanexus.connectors.web_traffic import WebEvent, WebTraffic, generate_events
 
 __all__ = ["WebEvent", "WebEventsSource", "WebTraffic", "generate_events"]

@@ -274,7 +274,7 @@ def render_summary(summary: Summary, console: Console, *, elapsed_s: float | Non
     if elapsed_s is not None and elapsed_s > 0:
         rate = summary.total.events / elapsed_s
         console.print(
-            f"Processed {summary.total.events:,} events in {elapsed_s:.1f} s ({rate:,.0f}/s)."
+            f"Processed {summary.total.events:,} events in {elapsed_s:.2f} s ({rate:,.0f}/s)."
         )
     console.print("Next: [bold]make test[/] (lint and all tests), [bold]make bench[/] (speed).")
 

@@ -1,0 +1,1 @@
+"""Bytewax entry points: ``python -m bytewax.run flows.<name>``."""
