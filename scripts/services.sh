@@ -21,7 +21,7 @@ set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 STATE_DIR="$ROOT/.services" # git-ignored: logs, Redis data, the lock file
 # rabbitmq-*, pg_* wrappers and runuser live in sbin, which a non-login CI shell may lack.
-export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 TIMEOUT=${DATANEXUS_SERVICES_TIMEOUT:-90}
 
@@ -41,6 +41,7 @@ AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2F"
 REDIS_DIR="$STATE_DIR/redis"
 APT_LOG="$STATE_DIR/apt.log"
 RABBIT_START_LOG="$STATE_DIR/rabbitmq-start.log"
+PG_START_LOG="$STATE_DIR/postgresql-start.log"
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -63,6 +64,21 @@ show_tail() {
 
 need_root() {
     [[ $(id -u) -eq 0 ]] || die "$1 needs root (run as root or with sudo)"
+}
+
+# exec_detached CMD...: replace the current process by CMD with every fd above 2 closed
+# (the caller redirects 0-2). A daemon inherits its launcher's open fds and keeps them
+# for its whole life: a pipe from a CI runner, `$(...)` or `| tee` would then never see
+# EOF and hang. It execs, so only call it as `(exec_detached ...)` or `exec_detached ... &`.
+exec_detached() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        if ((fd > 2)); then
+            exec {fd}>&-
+        fi
+    done
+    exec "$@"
 }
 
 # wait_for NAME LOGFILE PROBE [ALIVE]: poll PROBE until it succeeds or TIMEOUT passes.
@@ -95,6 +111,9 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+# Without these, a CI timeout's SIGTERM would skip the EXIT trap.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 pg_version() {
     # Highest installed server major version (15 on bookworm); never hard-coded so the
@@ -114,6 +133,25 @@ have_redis() { command -v redis-server >/dev/null && command -v redis-cli >/dev/
 have_rabbitmq() {
     command -v rabbitmq-server >/dev/null && command -v rabbitmqctl >/dev/null &&
         command -v rabbitmq-plugins >/dev/null
+}
+
+# apt_run ARGS...: apt-get ARGS into the log, once more after a pause if it fails; on
+# the second failure show the log's tail and stop. Lock::Timeout waits for a dpkg lock
+# held by another apt instead of failing at once.
+apt_run() {
+    local attempt
+    for attempt in 1 2; do
+        if DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@" \
+            </dev/null >>"$APT_LOG" 2>&1; then
+            return 0
+        fi
+        if ((attempt == 1)); then
+            say "apt-get $1 failed; retrying in 5s"
+            sleep 5
+        fi
+    done
+    show_tail "$APT_LOG"
+    die "apt-get $* failed; see $APT_LOG"
 }
 
 install_missing() {
@@ -139,14 +177,9 @@ install_missing() {
     fi
 
     # Fresh images have no package lists, so update once before the single install.
-    if ! apt-get update >>"$APT_LOG" 2>&1; then
-        show_tail "$APT_LOG"
-        die "apt-get update failed; see $APT_LOG"
-    fi
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" </dev/null >>"$APT_LOG" 2>&1; then
-        show_tail "$APT_LOG"
-        die "apt-get install ${pkgs[*]} failed; see $APT_LOG"
-    fi
+    # Each step gets a second try: a mirror hiccup should not fail a CI run.
+    apt_run update
+    apt_run install -y -q "${pkgs[@]}"
 
     cleanup
     REMOVE_POLICY_RC=0
@@ -207,7 +240,7 @@ pg_fix_hba() {
     } >"$tmp"
     cat -- "$tmp" >"$hba" # keep the file's owner and mode
     rm -f -- "$tmp"
-    pg_ctlcluster "$version" "$PG_CLUSTER" reload
+    pg_ctlcluster "$version" "$PG_CLUSTER" reload </dev/null >/dev/null
 }
 
 start_postgres() {
@@ -226,7 +259,7 @@ start_postgres() {
     # dropped it (pg_createcluster also writes the default pg_hba).
     if [[ ! -f /etc/postgresql/$version/$PG_CLUSTER/postgresql.conf ]]; then
         say "postgresql: creating cluster $version/$PG_CLUSTER"
-        pg_createcluster --port "$PG_PORT" "$version" "$PG_CLUSTER" >/dev/null
+        pg_createcluster --port "$PG_PORT" "$version" "$PG_CLUSTER" </dev/null >/dev/null
     fi
     local port
     port=$(pg_conftool -s "$version" "$PG_CLUSTER" show port 2>/dev/null || echo "$PG_PORT")
@@ -235,7 +268,9 @@ start_postgres() {
 
     # status exits 3 when stopped; pg_ctlcluster starts as the cluster owner, no systemd.
     if ! pg_ctlcluster "$version" "$PG_CLUSTER" status >/dev/null 2>&1; then
-        if ! pg_ctlcluster "$version" "$PG_CLUSTER" start; then
+        # Keep the server off our stdout/stderr (see exec_detached).
+        if ! (exec_detached pg_ctlcluster "$version" "$PG_CLUSTER" start) </dev/null >"$PG_START_LOG" 2>&1; then
+            show_tail "$PG_START_LOG"
             show_tail "$log"
             die "postgresql $version/$PG_CLUSTER failed to start; see $log"
         fi
@@ -270,11 +305,8 @@ redis_ok() {
     [[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]
 }
 
-redis_alive() {
-    local pid
-    pid=$(cat -- "$REDIS_DIR/redis.pid" 2>/dev/null) || return 0 # not written yet
-    kill -0 "$pid" 2>/dev/null
-}
+REDIS_PID=
+redis_alive() { kill -0 "$REDIS_PID" 2>/dev/null; }
 
 start_redis() {
     local t0=$SECONDS
@@ -283,15 +315,15 @@ start_redis() {
         return 0
     fi
     mkdir -p -- "$REDIS_DIR"
-    rm -f -- "$REDIS_DIR/redis.pid"
-    # Our own daemon instead of Debian's service: no systemd needed, data and log stay in
-    # the git-ignored .services/redis, and it only listens on loopback.
-    if ! redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
-        --dir "$REDIS_DIR" --logfile "$REDIS_DIR/redis.log" \
-        --pidfile "$REDIS_DIR/redis.pid" >"$REDIS_DIR/redis-start.log" 2>&1; then
-        show_tail "$REDIS_DIR/redis-start.log"
-        die "redis-server failed to start; see $REDIS_DIR/redis-start.log"
-    fi
+    # Our own server instead of Debian's service: no systemd needed, data and log stay in
+    # the git-ignored .services/redis, and it only listens on loopback. Not --daemonize:
+    # started in the background in a session of its own (no terminal signals reach it),
+    # so we know its pid and notice at once when it dies (port taken, bad option)
+    # instead of waiting out the timeout. With no --logfile it logs to stdout.
+    exec_detached setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+        --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" \
+        </dev/null >>"$REDIS_DIR/redis.log" 2>&1 &
+    REDIS_PID=$!
     wait_for "redis" "$REDIS_DIR/redis.log" redis_ok redis_alive
     say "redis started       $REDIS_URL ($((SECONDS - t0))s)"
 }
@@ -368,24 +400,31 @@ start_rabbitmq() {
     if amqp_ok; then
         if ! stream_plugin_enabled; then
             need_root "enabling rabbitmq_stream"
-            rabbitmq-plugins -q enable rabbitmq_stream >/dev/null # online: node is up
+            # Online (the node is up); may spawn epmd, so keep it off our stdout.
+            rabbitmq-plugins -q enable rabbitmq_stream </dev/null >>"$RABBIT_START_LOG" 2>&1
         fi
         say "rabbitmq up         $AMQP_URL"
         return 0
     fi
     need_root "starting rabbitmq"
+    : >"$RABBIT_START_LOG"
     # Offline = edit /etc/rabbitmq/enabled_plugins without a running node; the node
     # loads it at boot. (Stream queues need the plugin for the stream protocol, port 5552.)
     if ! stream_plugin_enabled; then
-        rabbitmq-plugins -q enable --offline rabbitmq_stream >/dev/null
+        rabbitmq-plugins -q enable --offline rabbitmq_stream </dev/null >>"$RABBIT_START_LOG" 2>&1
     fi
 
+    local launched=$SECONDS
     if ! rabbit_node_running; then
         # -detached: the Erlang VM daemonizes itself; the wrapper drops to the rabbitmq
-        # user. NODE_IP_ADDRESS keeps AMQP on loopback, which is all the tests use.
-        : >"$RABBIT_START_LOG"
-        if ! RABBITMQ_NODE_IP_ADDRESS=${RABBITMQ_NODE_IP_ADDRESS:-127.0.0.1} \
-            rabbitmq-server -detached </dev/null >>"$RABBIT_START_LOG" 2>&1; then
+        # user. Everything listens on loopback only: AMQP (NODE_IP_ADDRESS), the stream
+        # protocol, and Erlang distribution with its port mapper.
+        if ! (
+            export RABBITMQ_NODE_IP_ADDRESS=${RABBITMQ_NODE_IP_ADDRESS:-127.0.0.1}
+            export ERL_EPMD_ADDRESS=127.0.0.1
+            export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-rabbitmq_stream tcp_listeners [{"127.0.0.1",5552}] -kernel inet_dist_use_interface {127,0,0,1}'
+            exec_detached rabbitmq-server -detached
+        ) </dev/null >>"$RABBIT_START_LOG" 2>&1; then
             show_tail "$RABBIT_START_LOG"
             show_tail "$log"
             die "rabbitmq-server -detached failed (node $RABBITMQ_NODENAME); see $log"
@@ -404,6 +443,13 @@ start_rabbitmq() {
             show_tail "$RABBIT_START_LOG"
             show_tail "$log"
             die "rabbitmq (node $RABBITMQ_NODENAME) did not finish booting within ${TIMEOUT}s; see $log"
+        fi
+        # The VM registers with epmd within a second or two of starting; gone after 20 s
+        # means it crashed during boot, so fail now rather than at the deadline.
+        if ((SECONDS - launched > 20)) && ! rabbit_node_running; then
+            show_tail "$RABBIT_START_LOG"
+            show_tail "$log"
+            die "rabbitmq (node $RABBITMQ_NODENAME) exited while booting; see $log"
         fi
         sleep 1
     done
@@ -451,21 +497,22 @@ cmd_status() {
     return "$down"
 }
 
-# Serialise start/stop: parallel `make test` runs must not race two installs or starts.
-lock() {
-    mkdir -p -- "$STATE_DIR"
-    exec 9>"$STATE_DIR/lock"
-    flock -w 900 9 || die "another scripts/services.sh has held $STATE_DIR/lock for 15 minutes"
-}
-
 case "${1:-}" in
-start)
-    lock
-    cmd_start
-    ;;
-stop)
-    lock
-    cmd_stop
+start | stop)
+    # Serialise start/stop so parallel `make test` runs cannot race two installs or
+    # starts. The lock is taken by flock(1) re-running this script with -o: the locked
+    # fd must NOT be inherited by the daemons we launch, or they would hold the lock
+    # for as long as they run and every later start/stop would hang.
+    if [[ ${DATANEXUS_SERVICES_LOCKED:-} != 1 ]]; then
+        mkdir -p -- "$STATE_DIR"
+        rc=0
+        DATANEXUS_SERVICES_LOCKED=1 flock -o -E 75 -w 900 "$STATE_DIR/services.lock" \
+            bash "${BASH_SOURCE[0]}" "$@" || rc=$?
+        ((rc != 75)) || die "another scripts/services.sh held $STATE_DIR/services.lock for 15 minutes"
+        exit "$rc"
+    fi
+    unset DATANEXUS_SERVICES_LOCKED # the daemons started below need not see it
+    "cmd_$1"
     ;;
 status)
     cmd_status
