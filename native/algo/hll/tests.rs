@@ -235,3 +235,22 @@ fn unsigned_and_signed_integers_agree_where_they_are_the_same_number() {
     minus_one.add_i64(-1);
     assert_ne!(big.registers(), minus_one.registers(), "2^64 - 1 is not -1");
 }
+
+proptest! {
+    #[test]
+    fn batches_equal_items_one_by_one(
+        ints in proptest::collection::vec(any::<i64>(), 0..700),
+        uints in proptest::collection::vec(any::<u64>(), 0..700),
+        floats in proptest::collection::vec(any::<f64>(), 0..700),
+    ) {
+        let mut batch = HyperLogLog::new(9).unwrap();
+        batch.add_many_i64(&ints);
+        batch.add_many_u64(&uints);
+        batch.add_many_f64(&floats);
+        let mut single = HyperLogLog::new(9).unwrap();
+        ints.iter().for_each(|&v| single.add_i64(v));
+        uints.iter().for_each(|&v| single.add_u64(v));
+        floats.iter().for_each(|&v| single.add_f64(v));
+        prop_assert_eq!(batch.to_bytes(), single.to_bytes());
+    }
+}
