@@ -24,9 +24,24 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_default()
 }
 
+/// The value of an exact `int` that fits in i64, read without Python's error machinery:
+/// the hot path of `observe`. None for anything else.
+fn small_int(obj: &Bound<'_, PyAny>) -> Option<i64> {
+    if !obj.is_exact_instance_of::<PyInt>() {
+        return None;
+    }
+    let mut overflow = 0;
+    // SAFETY: `obj` is a live exact int while we hold the GIL.
+    let v = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+    (overflow == 0 && !(v == -1 && PyErr::occurred(obj.py()))).then_some(v)
+}
+
 /// A partition key borrowed from its Python object: a str, or an int that fits in i64.
 fn partition_key<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<PartitionRef<'a>> {
     let py = obj.py();
+    if let Some(v) = small_int(obj) {
+        return Ok(PartitionRef::Int(v));
+    }
     if let Ok(s) = obj.cast::<PyString>() {
         return s.to_str().map(PartitionRef::Str).map_err(|_| {
             invalid_argument(
@@ -52,15 +67,8 @@ fn partition_key<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<PartitionRef<'a>> {
 /// A timestamp, duration or clock reading: an int (kept exact) or a float.
 fn time(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Time> {
     let py = obj.py();
-    if obj.is_exact_instance_of::<PyInt>() {
-        // The hot path of `observe(p, int)`: no error machinery unless it overflows i64.
-        let mut overflow = 0;
-        // SAFETY: `obj` is a live exact int while we hold the GIL.
-        let v = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
-        if overflow == 0 && !(v == -1 && PyErr::occurred(py)) {
-            return Ok(Time::Int(v));
-        }
-        return Err(to_py(py, too_wide(what, obj)));
+    if let Some(v) = small_int(obj) {
+        return Ok(Time::Int(v));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(Time::Float(f.value()));

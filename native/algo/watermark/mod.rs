@@ -506,16 +506,28 @@ fn check_now(now: Option<Time>) -> Result<Option<(f64, bool)>> {
     now.map(|t| Ok((t.checked("now")?, t.is_int()))).transpose()
 }
 
+/// Independent accumulators for the batch scans: they break the dependency chain of a
+/// running maximum, so the loops vectorise (or at least pipeline).
+const LANES: usize = 8;
+
 /// The largest of `ts`, or an error naming the first value that is not finite.
 fn max_f64(ts: &[f64]) -> Result<Option<f64>> {
-    // Branch-free in the loop (NaN and ±inf are all rejected) so it vectorises.
-    let mut max = f64::NEG_INFINITY;
-    let mut finite = true;
-    for &v in ts {
-        max = if v > max { v } else { max };
-        finite &= v.is_finite();
+    let mut max = [f64::NEG_INFINITY; LANES];
+    // `v * 0.0` is NaN exactly when v is NaN or ±inf, and NaN sticks in a sum.
+    let mut poison = [0.0f64; LANES];
+    let chunks = ts.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..LANES {
+            max[i] = if chunk[i] > max[i] { chunk[i] } else { max[i] };
+            poison[i] += chunk[i] * 0.0;
+        }
     }
-    if !finite {
+    for (i, &v) in rest.iter().enumerate() {
+        max[i] = if v > max[i] { v } else { max[i] };
+        poison[i] += v * 0.0;
+    }
+    if poison.iter().any(|p| p.is_nan()) {
         let (i, v) = ts
             .iter()
             .enumerate()
@@ -525,16 +537,27 @@ fn max_f64(ts: &[f64]) -> Result<Option<f64>> {
             "timestamps must be finite, got {v} at index {i}"
         )));
     }
+    let max = max.into_iter().fold(f64::NEG_INFINITY, f64::max);
     Ok((!ts.is_empty()).then_some(max))
 }
 
 /// The largest of `ts`, or an error naming the first value beyond ±(2^53 − 1).
 fn max_i64(ts: &[i64]) -> Result<Option<i64>> {
-    let (mut min, mut max) = (i64::MAX, i64::MIN);
-    for &v in ts {
-        min = min.min(v);
-        max = max.max(v);
+    let (mut min, mut max) = ([i64::MAX; LANES], [i64::MIN; LANES]);
+    let chunks = ts.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..LANES {
+            min[i] = min[i].min(chunk[i]);
+            max[i] = max[i].max(chunk[i]);
+        }
     }
+    for (i, &v) in rest.iter().enumerate() {
+        min[i] = min[i].min(v);
+        max[i] = max[i].max(v);
+    }
+    let min = min.into_iter().fold(i64::MAX, i64::min);
+    let max = max.into_iter().fold(i64::MIN, i64::max);
     if min < -MAX_EXACT_INT || max > MAX_EXACT_INT {
         let (i, &v) = ts
             .iter()

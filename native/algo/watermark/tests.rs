@@ -233,6 +233,36 @@ fn batch_errors_name_the_index_and_change_nothing() {
     assert_eq!(t.to_bytes(), before.to_bytes());
 }
 
+proptest! {
+    /// The laned scans agree with a plain fold, and name the first bad value, wherever it
+    /// falls (in a full chunk or in the remainder).
+    #[test]
+    fn batch_scans(
+        values in prop::collection::vec(-1e12f64..1e12, 0..40),
+        ints in prop::collection::vec(-MAX_EXACT_INT..=MAX_EXACT_INT, 0..40),
+        bad in prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY]),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let expected = values.iter().copied().reduce(f64::max);
+        prop_assert_eq!(max_f64(&values).unwrap(), expected);
+        prop_assert_eq!(max_i64(&ints).unwrap(), ints.iter().copied().max());
+        if !values.is_empty() {
+            let i = at.index(values.len());
+            let mut poisoned = values.clone();
+            poisoned[i] = bad;
+            let err = max_f64(&poisoned).unwrap_err();
+            prop_assert!(err.message.ends_with(&format!("at index {i}")), "{}", err.message);
+        }
+        if !ints.is_empty() {
+            let i = at.index(ints.len());
+            let mut wide = ints.clone();
+            wide[i] = if i % 2 == 0 { MAX_EXACT_INT + 1 } else { i64::MIN };
+            let err = max_i64(&wide).unwrap_err();
+            prop_assert!(err.message.contains(&format!("index {i} ")), "{}", err.message);
+        }
+    }
+}
+
 /// The tracker of the golden image: every flag and both key kinds are used.
 fn golden_tracker() -> WatermarkTracker {
     let mut t = tracker(5, Some(30));
