@@ -5,11 +5,11 @@ Import these types from :mod:`datanexus`, not from here. Checked against the bui
 """
 
 from collections.abc import Iterable
-from typing import Any, TypeAlias, final
+from typing import Any, TypeAlias, TypedDict, final
 
 import numpy.typing as npt
 
-__all__ = ["HyperLogLog", "__version__"]
+__all__ = ["HyperLogLog", "WatermarkTracker", "__version__"]
 
 __version__: str
 
@@ -86,4 +86,118 @@ class HyperLogLog:
         sketch and a one-pass sketch of the same items have equal ``registers()`` but may
         differ here, since only the latter keeps its HIP estimate."""
 
+    __hash__: None  # type: ignore[assignment]
+
+_Partition: TypeAlias = str | int
+
+class _PartitionStatus(TypedDict):
+    watermark: float
+    idle: bool
+    last_seen: float | None
+
+@final
+class WatermarkTracker:
+    """Event-time watermarks per source partition, combined into one, with idleness.
+
+    A partition's watermark is the largest timestamp it produced minus
+    ``max_out_of_orderness``; it never goes backwards. The tracker's watermark is the
+    minimum over *active* partitions. A partition silent for longer than ``idle_timeout``
+    becomes idle at the next :meth:`tick` and stops holding the watermark back; if every
+    partition is idle the watermark is the maximum over them. A partition that speaks again
+    is active again.
+
+    The tracker's watermark never goes backwards, with one exception: a partition seen for
+    the first time joins the minimum with its own watermark (p1 at 8000, then p2's first
+    event at 6000 gives 6000), since the tracker cannot know of it earlier. An idle
+    partition that resumes behind the watermark does *not* pull it back: the watermark
+    holds until that partition catches up, and its events behind it are late.
+
+    Timestamps are numbers in any consistent unit (epoch milliseconds, microseconds,
+    seconds as floats), kept as float64: ints must lie within ±(2^53 − 1), where that is
+    exact (epoch nanoseconds do not fit and raise). Event-time answers (watermarks, lags,
+    ``max_out_of_orderness``) are ints while ``max_out_of_orderness`` and every timestamp
+    were ints, floats otherwise; clock answers (``last_seen``, ``idle_timeout``) likewise
+    follow ``idle_timeout`` and the ``now`` readings.
+
+    Idleness is judged on the caller's clock: the ``now`` readings given to
+    :meth:`observe` and :meth:`tick` (say ``time.monotonic()``); the tracker never reads a
+    clock itself. A reading older than the latest one is taken as the latest. Partitions
+    heard before the first reading count as heard at it.
+
+    Partitions are named by str or int (``1`` and ``"1"`` are different partitions).
+    Copying, pickling and :meth:`to_bytes` keep everything, names included.
+
+    Raises :class:`datanexus.InvalidArgument` for a negative, NaN or infinite
+    ``max_out_of_orderness`` or ``idle_timeout``, and :class:`datanexus.InvalidType` for
+    non-numbers.
+    """
+
+    def __new__(
+        cls, max_out_of_orderness: float = 0, idle_timeout: float | None = None
+    ) -> WatermarkTracker: ...
+    @property
+    def max_out_of_orderness(self) -> float: ...
+    @property
+    def idle_timeout(self) -> float | None:
+        """None: partitions never become idle."""
+
+    @property
+    def watermark(self) -> float | None:
+        """The tracker's watermark; None until the first event."""
+
+    def observe(self, partition: _Partition, ts: float, now: float | None = None) -> float:
+        """Record an event of ``partition`` at event time ``ts`` (at clock reading ``now``,
+        if given) and return the watermark. O(1), except when the partition holding the
+        watermark back advances (O(partitions)). NaN or ±inf, or an int beyond
+        ±(2^53 − 1), raises :class:`datanexus.InvalidArgument` and changes nothing."""
+
+    def observe_many(
+        self,
+        partition: _Partition,
+        ts: Iterable[float] | npt.NDArray[Any],
+        now: float | None = None,
+    ) -> float | None:
+        """Record a batch of one partition's events and return the watermark (None only if
+        nothing was ever observed). The same as :meth:`observe` on each item with the same
+        ``now``; an empty batch changes nothing. A 1-D int64 or float64 array (other int
+        and float dtypes are widened) is read with the GIL released and no per-item Python
+        work. A bad item raises :class:`datanexus.InvalidArgument` naming its index and
+        leaves the tracker untouched."""
+
+    def tick(self, now: float) -> float | None:
+        """Advance the clock to ``now``, mark idle every partition silent for longer than
+        ``idle_timeout`` (strictly), and return the watermark. O(partitions)."""
+
+    def partition_watermark(self, partition: _Partition) -> float | None:
+        """The partition's own watermark; None for a partition never observed."""
+
+    def is_late(self, ts: float, allowed_lateness: float = 0) -> bool:
+        """True iff ``ts < watermark − allowed_lateness``; nothing is late before the first
+        event. A negative ``allowed_lateness`` raises :class:`datanexus.InvalidArgument`."""
+
+    def holdback(self) -> tuple[_Partition, float] | None:
+        """The active partition holding the watermark back (the first seen among equals)
+        and by how much the watermark trails the most advanced active partition; None
+        before the first event and while every partition is idle. For metrics."""
+
+    def partitions(self) -> dict[_Partition, _PartitionStatus]:
+        """Every partition, in order of first appearance, with its own watermark, whether
+        it is idle and the clock reading of its latest event (None without a clock)."""
+
+    def __len__(self) -> int:
+        """The number of partitions observed."""
+
+    def copy(self) -> WatermarkTracker: ...
+    def __copy__(self) -> WatermarkTracker: ...
+    def __deepcopy__(self, memo: Any) -> WatermarkTracker: ...
+    def to_bytes(self) -> bytes:
+        """Our versioned image: about 30 bytes plus 25 to 40 per partition."""
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray) -> WatermarkTracker:
+        """Read :meth:`to_bytes`; anything else raises
+        :class:`datanexus.SerializationError`."""
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
+    def __eq__(self, value: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]

@@ -3,10 +3,13 @@
 :class:`HyperLogLog` estimates distinct counts; it hashes like Apache DataSketches and
 reads and writes its images, so sketches from Druid, Pinot or the DataSketches libraries
 merge with ours.
+
+:class:`WatermarkTracker` turns per-partition event times into one event-time watermark,
+with bounded out-of-orderness and idle partitions; the window engine builds on it.
 """
 
 from __future__ import annotations
 
-from datanexus._native import HyperLogLog
+from datanexus._native import HyperLogLog, WatermarkTracker
 
-__all__ = ["HyperLogLog"]
+__all__ = ["HyperLogLog", "WatermarkTracker"]
