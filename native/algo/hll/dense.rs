@@ -9,6 +9,8 @@
 //! `Σ 2^-r` is kept exactly as a fixed-point `u128` (scaled by 2^64), so it can be rebuilt
 //! from the registers after deserialisation and the HIP sequence continues bit for bit.
 
+use super::sparse;
+
 /// 2^-64, the scale of the fixed-point `Σ 2^-r`.
 const TWO_POW_MINUS_64: f64 = 1.0 / 18_446_744_073_709_551_616.0;
 
@@ -58,6 +60,21 @@ impl Dense {
             self.kxq += 1u128 << (64 - u32::from(value));
         }
         true
+    }
+
+    /// Applies a block of coupons; returns true when a register changed. The common case,
+    /// a coupon that changes nothing, is one load and a compare.
+    #[inline(always)]
+    pub fn update_coupons(&mut self, coupons: &[u32]) -> bool {
+        let mask = self.regs.len() - 1;
+        let mut changed = false;
+        for &c in coupons {
+            let (slot, value) = (sparse::address(c) as usize & mask, sparse::value(c));
+            if value > self.regs[slot] {
+                changed |= self.update(slot, value);
+            }
+        }
+        changed
     }
 
     /// Register-wise max with `other` (same length); invalidates HIP.

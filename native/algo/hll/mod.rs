@@ -17,6 +17,7 @@
 //! Choose a t-digest instead when you need quantiles, and an exact set when the
 //! cardinality is small and must be exact.
 
+mod batch;
 pub mod datasketches;
 mod dense;
 pub mod estimate;
@@ -33,8 +34,6 @@ use sparse::CouponSet;
 pub const MIN_PRECISION: u8 = 4;
 pub const MAX_PRECISION: u8 = 18;
 pub const DEFAULT_PRECISION: u8 = 12;
-/// Items hashed ahead of their register updates in batch calls.
-const BATCH_BLOCK: usize = 64;
 
 #[derive(Clone, Debug)]
 enum Repr {
@@ -183,7 +182,7 @@ impl HyperLogLog {
     }
 
     pub fn add_many_u64(&mut self, values: &[u64]) {
-        for chunk in values.chunks(BATCH_BLOCK) {
+        for chunk in values.chunks(batch::BLOCK) {
             if chunk.iter().all(|&v| i64::try_from(v).is_ok()) {
                 self.add_words(chunk, |v| v);
             } else {
@@ -200,19 +199,25 @@ impl HyperLogLog {
         self.add_words(values, canonical_f64_bits);
     }
 
-    /// The batch path of 8-byte items: hashes a block of items before touching the
-    /// registers, so the multiplications of independent items overlap in the pipeline
-    /// instead of waiting behind each register update. Same result as adding one by one.
+    /// The batch path of 8-byte items: coupons are computed a block at a time (vectorised,
+    /// see `batch.rs`) before the register updates. Same result as adding one by one.
     fn add_words<T: Copy>(&mut self, values: &[T], word: impl Fn(T) -> u64) {
-        let mut coupons = [0u32; BATCH_BLOCK];
-        for chunk in values.chunks(BATCH_BLOCK) {
-            for (c, &v) in coupons.iter_mut().zip(chunk) {
-                let (h1, h2) = murmur3_u64(word(v), DEFAULT_SEED);
-                *c = sparse::coupon(h1, h2);
+        let mut words = [0u64; batch::BLOCK];
+        let mut coupons = [0u32; batch::BLOCK];
+        for chunk in values.chunks(batch::BLOCK) {
+            for (w, &v) in words.iter_mut().zip(chunk) {
+                *w = word(v);
             }
-            coupons[..chunk.len()]
-                .iter()
-                .for_each(|&c| self.add_coupon(c));
+            batch::coupons(&words, &mut coupons);
+            let coupons = &coupons[..chunk.len()];
+            match &mut self.repr {
+                Repr::Dense(d) => {
+                    if d.update_coupons(coupons) && d.hip.is_none() {
+                        self.cached.store(NO_ESTIMATE, Ordering::Relaxed);
+                    }
+                }
+                Repr::Sparse(_) => coupons.iter().for_each(|&c| self.add_coupon(c)),
+            }
         }
     }
 
