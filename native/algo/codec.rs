@@ -15,6 +15,7 @@ pub const HEADER_LEN: usize = 4;
 pub enum TypeId {
     HyperLogLog = 1,
     WatermarkTracker = 4,
+    WindowEngine = 5,
 }
 
 impl TypeId {
@@ -22,6 +23,7 @@ impl TypeId {
         match self {
             TypeId::HyperLogLog => "HyperLogLog",
             TypeId::WatermarkTracker => "WatermarkTracker",
+            TypeId::WindowEngine => "WindowEngine",
         }
     }
 }

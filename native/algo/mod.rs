@@ -6,5 +6,6 @@ pub mod error;
 pub mod hash;
 pub mod hll;
 pub mod watermark;
+pub mod window;
 
 pub use error::{Error, ErrorKind, Result};
