@@ -1,0 +1,171 @@
+//! Window minimum and maximum under eviction by timestamp.
+//!
+//! In-order points (ts ≥ every ts before) go to a monotonic deque (Lemire's "streaming
+//! maximum"): a point is kept only while no newer point is at least as large, so the
+//! front is the maximum, eviction pops the front, and each point is pushed and popped
+//! at most once: O(1) amortised. A sorted batch is folded in with one backward scan that
+//! keeps its suffix maxima — the records of van Herk/Gil-Werman's backward pass — and
+//! appends them after popping the deque entries the batch maximum dominates.
+//!
+//! Late points (ts below the newest, still inside the window) would break the deque's
+//! order, so they go to a separate [`Late`] set: a min-heap by timestamp for eviction
+//! and two heaps by value whose entries are deleted lazily — an entry is dead exactly
+//! when its ts ≤ the cutoff, so the tops are checked after each eviction and dead
+//! entries below the top are purged when they outnumber the live ones. A late point
+//! costs O(log L), L the number of late points held; the window's extremes are the
+//! better of the deque front and the heap top.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+
+use super::num::{Num, Time, Value};
+
+/// Monotonic deque; `MAX` picks the maximum (true) or the minimum (false).
+#[derive(Clone, Debug, Default)]
+pub struct Mono<T, V, const MAX: bool> {
+    q: VecDeque<(T, V)>,
+}
+
+impl<T: Time, V: Value, const MAX: bool> Mono<T, V, MAX> {
+    /// Whether `v` beats `best` strictly (a tie goes to the newer point).
+    #[inline(always)]
+    fn beats(v: V, best: V) -> bool {
+        if MAX {
+            v > best
+        } else {
+            v < best
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, ts: T, v: V) {
+        while self.q.back().is_some_and(|&(_, b)| !Self::beats(b, v)) {
+            self.q.pop_back();
+        }
+        self.q.push_back((ts, v));
+    }
+
+    /// Appends a batch of in-order points (`ts` sorted, none before the deque's back).
+    /// `scratch` holds the batch's records between calls to spare an allocation.
+    pub fn push_sorted(&mut self, ts: &[T], vs: &[V], scratch: &mut Vec<usize>) {
+        let Some(last) = vs.len().checked_sub(1) else {
+            return;
+        };
+        scratch.clear();
+        scratch.push(last);
+        let mut best = vs[last];
+        for i in (0..last).rev() {
+            if Self::beats(vs[i], best) {
+                best = vs[i];
+                scratch.push(i);
+            }
+        }
+        while self.q.back().is_some_and(|&(_, b)| !Self::beats(b, best)) {
+            self.q.pop_back();
+        }
+        self.q.extend(scratch.iter().rev().map(|&i| (ts[i], vs[i])));
+    }
+
+    pub fn evict(&mut self, cutoff: T) {
+        while self.q.front().is_some_and(|&(t, _)| t <= cutoff) {
+            self.q.pop_front();
+        }
+    }
+
+    pub fn best(&self) -> Option<V> {
+        self.q.front().map(|&(_, v)| v)
+    }
+}
+
+/// A heap entry ordered by `(a, b)` under the numbers' total order.
+#[derive(Clone, Copy, Debug)]
+pub struct Key<A, B>(pub A, pub B);
+
+impl<A: Num, B: Num> PartialEq for Key<A, B> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl<A: Num, B: Num> Eq for Key<A, B> {}
+
+impl<A: Num, B: Num> PartialOrd for Key<A, B> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<A: Num, B: Num> Ord for Key<A, B> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0
+            .total_cmp(&other.0)
+            .then_with(|| self.1.total_cmp(&other.1))
+    }
+}
+
+/// The late points held, see the module documentation.
+#[derive(Clone, Debug, Default)]
+pub struct Late<T: Num, V: Num> {
+    by_ts: BinaryHeap<Reverse<Key<T, V>>>,
+    max: BinaryHeap<Key<V, T>>,
+    min: BinaryHeap<Reverse<Key<V, T>>>,
+}
+
+/// Below this many entries dead ones are left for the tops to find.
+const PURGE_SLACK: usize = 32;
+
+impl<T: Time, V: Value> Late<T, V> {
+    pub fn len(&self) -> usize {
+        self.by_ts.len()
+    }
+
+    pub fn push(&mut self, ts: T, v: V) {
+        self.by_ts.push(Reverse(Key(ts, v)));
+        self.max.push(Key(v, ts));
+        self.min.push(Reverse(Key(v, ts)));
+    }
+
+    /// Removes the points with ts ≤ `cutoff`, handing each value to `gone`; returns how
+    /// many left.
+    pub fn evict(&mut self, cutoff: T, mut gone: impl FnMut(V)) -> usize {
+        let mut n = 0;
+        while let Some(&Reverse(Key(t, v))) = self.by_ts.peek() {
+            if t > cutoff {
+                break;
+            }
+            self.by_ts.pop();
+            gone(v);
+            n += 1;
+        }
+        if n == 0 {
+            return 0;
+        }
+        while self.max.peek().is_some_and(|k| k.1 <= cutoff) {
+            self.max.pop();
+        }
+        while self.min.peek().is_some_and(|k| k.0 .1 <= cutoff) {
+            self.min.pop();
+        }
+        let live = self.by_ts.len();
+        if self.max.len() > 2 * live + PURGE_SLACK {
+            self.max.retain(|k| k.1 > cutoff);
+        }
+        if self.min.len() > 2 * live + PURGE_SLACK {
+            self.min.retain(|k| k.0 .1 > cutoff);
+        }
+        n
+    }
+
+    pub fn max(&self) -> Option<V> {
+        self.max.peek().map(|k| k.0)
+    }
+
+    pub fn min(&self) -> Option<V> {
+        self.min.peek().map(|k| k.0 .0)
+    }
+
+    /// The late points, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (T, V)> + '_ {
+        self.by_ts.iter().map(|&Reverse(Key(t, v))| (t, v))
+    }
+}
