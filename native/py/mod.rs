@@ -6,12 +6,14 @@
 mod errors;
 mod gil;
 mod hll;
+mod rolling;
 
 use pyo3::prelude::*;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hll::PyHyperLogLog>()?;
+    m.add_class::<rolling::PyRollingAggregate>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

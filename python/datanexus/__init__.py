@@ -12,7 +12,7 @@ from datanexus.errors import (
     SerializationError,
     ServiceUnavailable,
 )
-from datanexus.sketches import HyperLogLog
+from datanexus.sketches import HyperLogLog, RollingAggregate
 
 __all__ = [
     "ConfigError",
@@ -21,6 +21,7 @@ __all__ = [
     "IncompatibleSketches",
     "InvalidArgument",
     "InvalidType",
+    "RollingAggregate",
     "SerializationError",
     "ServiceUnavailable",
     "__version__",

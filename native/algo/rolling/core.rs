@@ -3,13 +3,21 @@
 
 use std::collections::VecDeque;
 
-use super::extrema::{Late, Mono};
+use super::extrema::{self, Late, Mono};
+use super::moments::{Moments, Part, SHORT};
 use super::num::{Time, Value};
-use super::sum::{deviations, Accumulator, Total};
+use super::sum::{Accumulator, Total};
 
-/// The variance is re-centred (recomputed from the points) once its error bound passes
-/// this fraction of the variance.
-const VAR_TOLERANCE: f64 = 1e-9;
+/// A run of consecutive ring points that arrived in one batch, with their sums when the
+/// batch was long enough to sum as a slice: evicting the whole run then subtracts them
+/// in O(1) instead of a second pass over the values. A run cut by eviction forgets its
+/// sums (its remaining values are summed when they leave), so each value is summed at
+/// most once on the way in and once on the way out.
+#[derive(Clone, Debug)]
+struct Chunk<V: Value> {
+    len: usize,
+    part: Option<Part<V>>,
+}
 
 #[derive(Clone, Debug)]
 pub struct Core<T: Time, V: Value> {
@@ -19,94 +27,13 @@ pub struct Core<T: Time, V: Value> {
     /// In-order points, sorted by ts (structure of arrays: the values are summed as slices).
     ts: VecDeque<T>,
     vals: VecDeque<V>,
+    /// The ring in batch-sized runs (their lengths add up to the ring's).
+    chunks: VecDeque<Chunk<V>>,
     late: Late<T, V>,
     max: Mono<T, V, true>,
     min: Mono<T, V, false>,
     pub(super) moments: Moments<V>,
-    scratch: Vec<usize>,
-}
-
-/// The running sums behind count/sum/mean/variance, and what their error bound needs.
-///
-/// The variance comes from plain sums of d = v − shift: var = Σd²/n − (Σd/n)². Adding
-/// and subtracting values makes each sum err by at most ε per operation times the
-/// largest magnitude it held (`peak1`, `peak2`) since the last rebuild, and the
-/// subtraction amplifies that when the shift is far from the mean — as after a level
-/// shift, when the values that set the scale have been evicted. `check` bounds that
-/// error after every update and, when it passes `VAR_TOLERANCE` of the variance,
-/// recomputes everything from the points around a shift at the current mean: O(n), rare
-/// (stationary data needs ~1e7·n operations to get there), so O(1) amortised.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Moments<V: Value> {
-    pub sum: V::Sum,
-    pub shift: V,
-    pub dev: f64,
-    pub dev2: f64,
-    pub ops: u64,
-    pub peak1: f64,
-    pub peak2: f64,
-}
-
-impl<V: Value> Moments<V> {
-    fn reset(&mut self, shift: V) {
-        *self = Self {
-            shift,
-            ..Self::default()
-        };
-    }
-
-    #[inline(always)]
-    fn add(&mut self, v: V) {
-        self.sum.add(v);
-        let d = v.deviation(self.shift);
-        self.dev += d;
-        self.dev2 += d * d;
-    }
-
-    #[inline(always)]
-    fn sub(&mut self, v: V) {
-        self.sum.sub(v);
-        let d = v.deviation(self.shift);
-        self.dev -= d;
-        self.dev2 -= d * d;
-    }
-
-    fn add_slice(&mut self, vs: &[V]) {
-        self.sum.add_slice(vs);
-        let (s, q) = deviations(vs, self.shift);
-        self.dev += s;
-        self.dev2 += q;
-    }
-
-    fn sub_slice(&mut self, vs: &[V]) {
-        self.sum.sub_slice(vs);
-        let (s, q) = deviations(vs, self.shift);
-        self.dev -= s;
-        self.dev2 -= q;
-    }
-
-    /// Records `ops` more operations and the magnitudes the sums reached.
-    #[inline(always)]
-    fn note(&mut self, ops: usize) {
-        self.ops += ops as u64;
-        self.peak1 = self.peak1.max(self.dev.abs());
-        self.peak2 = self.peak2.max(self.dev2.abs());
-    }
-
-    fn variance(&self, n: usize) -> f64 {
-        let n = n as f64;
-        let m = self.dev / n;
-        (self.dev2 / n - m * m).max(0.0)
-    }
-
-    /// Whether the variance's error bound has outgrown `VAR_TOLERANCE`.
-    fn needs_rebuild(&self, n: usize) -> bool {
-        let nf = n as f64;
-        let m = self.dev / nf;
-        let bound =
-            f64::EPSILON * (self.ops + 2) as f64 * (self.peak2 + 2.0 * m.abs() * self.peak1) / nf;
-        bound > VAR_TOLERANCE * self.variance(n) + V::rounding_floor(self.shift)
-    }
+    scratch: Vec<(usize, bool)>,
 }
 
 impl<T: Time, V: Value> Core<T, V> {
@@ -117,6 +44,7 @@ impl<T: Time, V: Value> Core<T, V> {
             dropped: 0,
             ts: VecDeque::new(),
             vals: VecDeque::new(),
+            chunks: VecDeque::new(),
             late: Late::default(),
             max: Mono::default(),
             min: Mono::default(),
@@ -130,7 +58,7 @@ impl<T: Time, V: Value> Core<T, V> {
     }
 
     pub fn total(&self) -> Total {
-        self.moments.sum.total()
+        self.moments.total.sum.total()
     }
 
     pub fn mean(&self) -> Option<f64> {
@@ -187,6 +115,7 @@ impl<T: Time, V: Value> Core<T, V> {
                 self.begin(v);
                 self.ts.push_back(ts);
                 self.vals.push_back(v);
+                self.grow_chunks(1, None);
                 self.max.push(ts, v);
                 self.min.push(ts, v);
             }
@@ -277,12 +206,29 @@ impl<T: Time, V: Value> Core<T, V> {
             return;
         };
         self.begin(first);
-        self.ts.extend(ts.iter().copied());
-        self.vals.extend(vs.iter().copied());
-        self.max.push_sorted(ts, vs, &mut self.scratch);
-        self.min.push_sorted(ts, vs, &mut self.scratch);
-        self.moments.add_slice(vs);
+        // `extend` from a slice iterator of references copies with memcpy.
+        self.ts.extend(ts.iter());
+        self.vals.extend(vs.iter());
+        extrema::push_sorted(&mut self.max, &mut self.min, ts, vs, &mut self.scratch);
+        if vs.len() < SHORT {
+            vs.iter().for_each(|&v| self.moments.add(v));
+            self.grow_chunks(vs.len(), None);
+        } else {
+            let part = Part::of(vs, self.moments.shift);
+            self.moments.total.add_part(&part);
+            self.grow_chunks(vs.len(), Some(part));
+        }
         self.moments.note(vs.len());
+    }
+
+    /// Records `len` points appended to the ring: a summed run of their own, or added to
+    /// an unsummed last run.
+    #[inline(always)]
+    fn grow_chunks(&mut self, len: usize, part: Option<Part<V>>) {
+        match (self.chunks.back_mut(), part) {
+            (Some(last), None) if last.part.is_none() => last.len += len,
+            (_, part) => self.chunks.push_back(Chunk { len, part }),
+        }
     }
 
     /// Removes every point with ts ≤ `cutoff`.
@@ -292,18 +238,32 @@ impl<T: Time, V: Value> Core<T, V> {
         };
         let mut gone = 0;
         if self.ts.front().is_some_and(|&t| t <= c) {
-            let k = self.ts.partition_point(|&t| t <= c);
-            let (a, b) = self.vals.as_slices();
-            let (a, b) = if k <= a.len() {
-                (&a[..k], &b[..0])
+            // A single push usually evicts one point: skip the binary search then.
+            gone = if self.ts.get(1).is_none_or(|&t| t > c) {
+                1
             } else {
-                (a, &b[..k - a.len()])
+                self.ts.partition_point(|&t| t <= c)
             };
-            self.moments.sub_slice(a);
-            self.moments.sub_slice(b);
-            self.ts.drain(..k);
-            self.vals.drain(..k);
-            gone += k;
+            // Whole summed runs leave with their sums; the rest value by value.
+            let (mut left, mut at) = (gone, 0);
+            while left > 0 {
+                let Some(chunk) = self.chunks.front_mut() else {
+                    break;
+                };
+                let take = chunk.len.min(left);
+                match chunk.part.take() {
+                    Some(part) if take == chunk.len => self.moments.total.sub_part(&part),
+                    _ => sub_range(&mut self.moments, &self.vals, at, take),
+                }
+                chunk.len -= take;
+                if chunk.len == 0 {
+                    self.chunks.pop_front();
+                }
+                left -= take;
+                at += take;
+            }
+            self.ts.drain(..gone);
+            self.vals.drain(..gone);
         }
         self.max.evict(c);
         self.min.evict(c);
@@ -329,18 +289,25 @@ impl<T: Time, V: Value> Core<T, V> {
     pub(super) fn rebuild(&mut self) {
         let n = self.count();
         let shift = if n > 0 {
-            V::shift_near(&self.moments.sum, n)
+            V::shift_near(&self.moments.total.sum, n)
         } else {
             V::default()
         };
         self.moments.reset(shift);
-        let (a, b) = self.vals.as_slices();
-        self.moments.add_slice(a);
-        self.moments.add_slice(b);
+        let mut at = 0;
+        let mut chunks = std::mem::take(&mut self.chunks);
+        for chunk in &mut chunks {
+            let (a, b) = range(&self.vals, at, at + chunk.len);
+            let mut part = Part::of(a, shift);
+            part.add_part(&Part::of(b, shift));
+            self.moments.total.add_part(&part);
+            chunk.part = Some(part);
+            at += chunk.len;
+        }
+        self.chunks = chunks;
         for (_, v) in self.late.iter() {
             self.moments.add(v);
         }
-        self.moments.ops = 0;
         self.moments.note(0);
     }
 
@@ -375,7 +342,15 @@ impl<T: Time, V: Value> Core<T, V> {
         let ts: Vec<T> = points.iter().map(|p| p.0).collect();
         let vs: Vec<V> = points.iter().map(|p| p.1).collect();
         core.append_sorted(&ts, &vs);
+        // The stored sums, not the fresh ones: the same figures as before the round trip.
         core.moments = moments;
+        core.chunks.clear();
+        if !vs.is_empty() {
+            core.chunks.push_back(Chunk {
+                len: vs.len(),
+                part: None,
+            });
+        }
         core
     }
 
@@ -401,4 +376,34 @@ impl<T: Time, V: Value> Core<T, V> {
         out.rebuild();
         out
     }
+}
+
+/// Subtracts the ring values at positions `at..at + len`.
+#[inline(always)]
+fn sub_range<V: Value>(moments: &mut Moments<V>, vals: &VecDeque<V>, at: usize, len: usize) {
+    if len < SHORT {
+        vals.range(at..at + len).for_each(|&v| moments.sub(v));
+    } else {
+        let (a, b) = range(vals, at, at + len);
+        moments.sub_values(a);
+        moments.sub_values(b);
+    }
+}
+
+/// The values at positions `start..end` of a ring, as at most two slices.
+fn range<V>(vals: &VecDeque<V>, start: usize, end: usize) -> (&[V], &[V]) {
+    let (a, b) = vals.as_slices();
+    let cut = |s: &[V], lo: usize, hi: usize| {
+        let lo = lo.min(s.len());
+        lo..hi.clamp(lo, s.len())
+    };
+    let (ra, rb) = (
+        cut(a, start, end),
+        cut(
+            b,
+            start.saturating_sub(a.len()),
+            end.saturating_sub(a.len()),
+        ),
+    );
+    (&a[ra], &b[rb])
 }

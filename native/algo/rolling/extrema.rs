@@ -45,25 +45,11 @@ impl<T: Time, V: Value, const MAX: bool> Mono<T, V, MAX> {
         self.q.push_back((ts, v));
     }
 
-    /// Appends a batch of in-order points (`ts` sorted, none before the deque's back).
-    /// `scratch` holds the batch's records between calls to spare an allocation.
-    pub fn push_sorted(&mut self, ts: &[T], vs: &[V], scratch: &mut Vec<usize>) {
-        let Some(last) = vs.len().checked_sub(1) else {
-            return;
-        };
-        scratch.clear();
-        scratch.push(last);
-        let mut best = vs[last];
-        for i in (0..last).rev() {
-            if Self::beats(vs[i], best) {
-                best = vs[i];
-                scratch.push(i);
-            }
-        }
+    /// Pops the entries that `best`, the maximum (minimum) of a newer batch, dominates.
+    fn pop_dominated(&mut self, best: V) {
         while self.q.back().is_some_and(|&(_, b)| !Self::beats(b, best)) {
             self.q.pop_back();
         }
-        self.q.extend(scratch.iter().rev().map(|&i| (ts[i], vs[i])));
     }
 
     pub fn evict(&mut self, cutoff: T) {
@@ -75,6 +61,47 @@ impl<T: Time, V: Value, const MAX: bool> Mono<T, V, MAX> {
     pub fn best(&self) -> Option<V> {
         self.q.front().map(|&(_, v)| v)
     }
+}
+
+/// Appends a batch of in-order points (`ts` sorted, none before either deque's back) to
+/// both deques, in one backward scan that collects the batch's suffix maxima and minima
+/// (`scratch` holds them between calls to spare an allocation).
+pub fn push_sorted<T: Time, V: Value>(
+    max: &mut Mono<T, V, true>,
+    min: &mut Mono<T, V, false>,
+    ts: &[T],
+    vs: &[V],
+    scratch: &mut Vec<(usize, bool)>,
+) {
+    let Some(last) = vs.len().checked_sub(1) else {
+        return;
+    };
+    scratch.clear();
+    let (mut hi, mut lo) = (vs[last], vs[last]);
+    for i in (0..last).rev() {
+        let v = vs[i];
+        // Records are rare on most data: two well-predicted branches per value.
+        if v > hi {
+            hi = v;
+            scratch.push((i, true));
+        }
+        if v < lo {
+            lo = v;
+            scratch.push((i, false));
+        }
+    }
+    max.pop_dominated(hi);
+    min.pop_dominated(lo);
+    // Oldest record first; the batch's last point closes both deques.
+    for &(i, is_max) in scratch.iter().rev() {
+        if is_max {
+            max.q.push_back((ts[i], vs[i]));
+        } else {
+            min.q.push_back((ts[i], vs[i]));
+        }
+    }
+    max.q.push_back((ts[last], vs[last]));
+    min.q.push_back((ts[last], vs[last]));
 }
 
 /// A heap entry ordered by `(a, b)` under the numbers' total order.

@@ -19,9 +19,10 @@
 //! against the points (exactly for integer sums, to 1e-6 of the magnitudes for the
 //! others), so a damaged image is refused rather than silently wrong.
 
-use super::core::{Core, Moments};
+use super::core::Core;
+use super::moments::{Moments, Part};
 use super::num::{Num, Time, Value};
-use super::sum::{deviations, Accumulator, Total};
+use super::sum::{Accumulator, Total};
 use super::{Modes, RollingAggregate};
 use crate::algo::codec::{read_header, write_header, Reader, TypeId};
 use crate::algo::error::{Error, Result};
@@ -52,10 +53,10 @@ pub fn encode<T: Time, V: Value>(core: &Core<T, V>) -> Vec<u8> {
     out.extend_from_slice(&core.dropped.to_le_bytes());
     out.extend_from_slice(&(points.len() as u64).to_le_bytes());
     let m = &core.moments;
-    m.sum.write(&mut out);
+    m.total.sum.write(&mut out);
     out.extend_from_slice(&m.shift.to_le());
-    out.extend_from_slice(&m.dev.to_le_bytes());
-    out.extend_from_slice(&m.dev2.to_le_bytes());
+    out.extend_from_slice(&m.total.dev.to_le_bytes());
+    out.extend_from_slice(&m.total.dev2.to_le_bytes());
     out.extend_from_slice(&m.ops.to_le_bytes());
     out.extend_from_slice(&m.peak1.to_le_bytes());
     out.extend_from_slice(&m.peak2.to_le_bytes());
@@ -105,11 +106,14 @@ fn read_core<T: Time, V: Value>(r: &mut Reader<'_>, has_newest: bool) -> Result<
     let dropped = r.u64("dropped count")?;
     let n = r.u64("point count")?;
     let sum = V::Sum::read(r)?;
+    let shift = read8(r, "shift")?;
     let moments = Moments {
-        sum,
-        shift: read8(r, "shift")?,
-        dev: r.f64("deviation sum")?,
-        dev2: r.f64("squared deviation sum")?,
+        total: Part {
+            sum,
+            dev: r.f64("deviation sum")?,
+            dev2: r.f64("squared deviation sum")?,
+        },
+        shift,
         ops: r.u64("operation count")?,
         peak1: r.f64("deviation peak")?,
         peak2: r.f64("squared deviation peak")?,
@@ -165,17 +169,16 @@ fn read_core<T: Time, V: Value>(r: &mut Reader<'_>, has_newest: bool) -> Result<
 /// Refuses sums that do not belong to the points.
 fn check_moments<T: Time, V: Value>(points: &[(T, V)], m: &Moments<V>) -> Result<()> {
     let values: Vec<V> = points.iter().map(|p| p.1).collect();
-    let mut fresh = V::Sum::default();
-    fresh.add_slice(&values);
+    let fresh = Part::of(&values, m.shift);
     let magnitude: f64 = values.iter().map(|v| v.to_f64().abs()).sum();
-    let sum_ok = match (fresh.total(), m.sum.total()) {
+    let sum_ok = match (fresh.sum.total(), m.total.sum.total()) {
         (Total::Int(a), Total::Int(b)) => a == b,
         (Total::Float(a), Total::Float(b)) => (a - b).abs() <= 1e-6 * magnitude,
         _ => false,
     };
-    let (dev, dev2) = deviations(&values, m.shift);
-    let dev_ok = (dev - m.dev).abs() <= 1e-6 * m.peak1.max(dev.abs())
-        && (dev2 - m.dev2).abs() <= 1e-6 * m.peak2.max(dev2);
+    let t = &m.total;
+    let dev_ok = (fresh.dev - t.dev).abs() <= 1e-6 * m.peak1.max(fresh.dev.abs())
+        && (fresh.dev2 - t.dev2).abs() <= 1e-6 * m.peak2.max(fresh.dev2);
     let bookkeeping_ok = m.peak1 >= 0.0 && m.peak2 >= 0.0;
     if sum_ok && dev_ok && bookkeeping_ok {
         Ok(())

@@ -38,6 +38,7 @@
 mod core;
 mod extrema;
 mod format;
+mod moments;
 pub mod num;
 pub mod sum;
 

@@ -6,7 +6,7 @@
 use std::cmp::Ordering;
 use std::fmt::Debug;
 
-use super::sum::{Accumulator, Compensated, Exact};
+use super::sum::{deviations, part_f64, sum_i64, Accumulator, Compensated, Exact};
 
 /// What timestamps and values share: a total order (for heaps, even with NaN) and an
 /// 8-byte little-endian image.
@@ -35,6 +35,8 @@ pub trait Value: Num {
     /// The variance error that rounding the inputs alone already implies around `shift`
     /// (zero for integers, whose deviations are exact).
     fn rounding_floor(shift: Self) -> f64;
+    /// The sum of `values` and (Σd, Σd²) of their deviations from `shift`.
+    fn part(values: &[Self], shift: Self) -> (Self::Sum, f64, f64);
 }
 
 impl Num for i64 {
@@ -106,6 +108,11 @@ impl Value for i64 {
     fn rounding_floor(_shift: Self) -> f64 {
         0.0
     }
+
+    fn part(values: &[Self], shift: Self) -> (Exact, f64, f64) {
+        let (s, q) = deviations(values, shift);
+        (Exact(sum_i64(values)), s, q)
+    }
 }
 
 impl Value for f64 {
@@ -123,5 +130,9 @@ impl Value for f64 {
     fn rounding_floor(shift: Self) -> f64 {
         let ulp = f64::EPSILON * shift.abs();
         ulp * ulp
+    }
+
+    fn part(values: &[Self], shift: Self) -> (Compensated, f64, f64) {
+        part_f64(values, shift)
     }
 }

@@ -9,7 +9,8 @@
 //! / max partial sum — which cancelling ±1e15 streams reach in a few million updates.
 //!
 //! Batches are summed first in eight independent TwoSum lanes (the compiler vectorises
-//! them) and the lanes folded into the accumulator, one operation per batch.
+//! them) and the lanes folded into an accumulator of their own, which the aggregate adds
+//! as a whole and, when the batch leaves as a whole, subtracts as a whole.
 
 use crate::algo::codec::Reader;
 use crate::algo::error::Result;
@@ -25,8 +26,9 @@ pub trait Accumulator<V>: Clone + Default + std::fmt::Debug + PartialEq + Send +
     const IMAGE_LEN: usize;
     fn add(&mut self, v: V);
     fn sub(&mut self, v: V);
-    fn add_slice(&mut self, values: &[V]);
-    fn sub_slice(&mut self, values: &[V]);
+    /// Adds (or removes) another accumulator's total, as computed by `Value::part`.
+    fn add_acc(&mut self, other: &Self);
+    fn sub_acc(&mut self, other: &Self);
     fn total(&self) -> Total;
     fn write(&self, out: &mut Vec<u8>);
     fn read(reader: &mut Reader<'_>) -> Result<Self>;
@@ -49,12 +51,12 @@ impl Accumulator<i64> for Exact {
         self.0 -= i128::from(v);
     }
 
-    fn add_slice(&mut self, values: &[i64]) {
-        self.0 += sum_i64(values);
+    fn add_acc(&mut self, other: &Self) {
+        self.0 += other.0;
     }
 
-    fn sub_slice(&mut self, values: &[i64]) {
-        self.0 -= sum_i64(values);
+    fn sub_acc(&mut self, other: &Self) {
+        self.0 -= other.0;
     }
 
     fn total(&self) -> Total {
@@ -73,15 +75,15 @@ impl Accumulator<i64> for Exact {
 }
 
 /// Σ values in i128, in four lanes so the additions overlap.
-fn sum_i64(values: &[i64]) -> i128 {
+pub fn sum_i64(values: &[i64]) -> i128 {
+    let (chunks, rest) = values.as_chunks::<4>();
     let mut lanes = [0i128; 4];
-    let mut chunks = values.chunks_exact(4);
-    for c in &mut chunks {
+    for c in chunks {
         for i in 0..4 {
             lanes[i] += i128::from(c[i]);
         }
     }
-    let tail: i128 = chunks.remainder().iter().map(|&v| i128::from(v)).sum();
+    let tail: i128 = rest.iter().map(|&v| i128::from(v)).sum();
     lanes.iter().sum::<i128>() + tail
 }
 
@@ -135,13 +137,12 @@ impl Accumulator<f64> for Compensated {
         self.add(-v);
     }
 
-    fn add_slice(&mut self, values: &[f64]) {
-        self.add_pair(lane_sum(values));
+    fn add_acc(&mut self, other: &Self) {
+        self.add_pair((other.hi, other.lo + other.lo2));
     }
 
-    fn sub_slice(&mut self, values: &[f64]) {
-        let (hi, lo) = lane_sum(values);
-        self.add_pair((-hi, -lo));
+    fn sub_acc(&mut self, other: &Self) {
+        self.add_pair((-other.hi, -(other.lo + other.lo2)));
     }
 
     fn total(&self) -> Total {
@@ -165,44 +166,74 @@ impl Accumulator<f64> for Compensated {
 
 const LANES: usize = 8;
 
-/// Σ values as an unevaluated pair `(hi, lo)`: eight independent TwoSum lanes, each as
-/// accurate as Neumaier's sum of its share, folded with a compensated sum.
-pub fn lane_sum(values: &[f64]) -> (f64, f64) {
-    let mut hi = [0.0f64; LANES];
-    let mut lo = [0.0f64; LANES];
-    let mut chunks = values.chunks_exact(LANES);
-    for c in &mut chunks {
-        for i in 0..LANES {
-            let (s, e) = two_sum(hi[i], c[i]);
-            hi[i] = s;
-            lo[i] += e;
-        }
+/// Σ values as a compensated sum, with Σd and Σd² for d = v − shift, in one pass: eight
+/// independent lanes (TwoSum for the sum, plain sums for the deviations, which the
+/// variance only needs to relative accuracy ~n·ε) that the compiler vectorises; with
+/// AVX2 when the CPU has it (same lanes, same operations, so the same bits).
+pub fn part_f64(values: &[f64], shift: f64) -> (Compensated, f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { part_f64_avx2(values, shift) };
     }
-    let mut acc = Compensated::default();
-    for &v in chunks.remainder() {
-        acc.add(v);
-    }
-    for i in 0..LANES {
-        acc.add(hi[i]);
-        acc.add_lo(lo[i]);
-    }
-    (acc.hi, acc.lo + acc.lo2)
+    part_f64_lanes(values, shift)
 }
 
-/// (Σ d, Σ d²) for d = v − shift, plain sums in four lanes: the variance only needs them
-/// to relative accuracy ~n·ε, and the aggregate re-centres when that is not enough.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn part_f64_avx2(values: &[f64], shift: f64) -> (Compensated, f64, f64) {
+    part_f64_lanes(values, shift)
+}
+
+#[inline(always)]
+fn part_f64_lanes(values: &[f64], shift: f64) -> (Compensated, f64, f64) {
+    let (chunks, rest) = values.as_chunks::<LANES>();
+    let mut acc = Compensated::default();
+    let (mut s0, mut q0) = (0.0, 0.0);
+    if !chunks.is_empty() {
+        let mut hi = [0.0f64; LANES];
+        let mut lo = [0.0f64; LANES];
+        let mut s = [0.0f64; LANES];
+        let mut q = [0.0f64; LANES];
+        for c in chunks {
+            for i in 0..LANES {
+                let (t, e) = two_sum(hi[i], c[i]);
+                hi[i] = t;
+                lo[i] += e;
+                let d = c[i] - shift;
+                s[i] += d;
+                q[i] += d * d;
+            }
+        }
+        for i in 0..LANES {
+            acc.add(hi[i]);
+            acc.add_lo(lo[i]);
+            s0 += s[i];
+            q0 += q[i];
+        }
+    }
+    for &v in rest {
+        acc.add(v);
+        let d = v - shift;
+        s0 += d;
+        q0 += d * d;
+    }
+    (acc, s0, q0)
+}
+
+/// (Σ d, Σ d²) for d = v − shift, plain sums in four lanes.
 pub fn deviations<V: super::num::Value>(values: &[V], shift: V) -> (f64, f64) {
+    let (chunks, rest) = values.as_chunks::<4>();
     let mut s = [0.0f64; 4];
     let mut q = [0.0f64; 4];
-    let mut chunks = values.chunks_exact(4);
-    for c in &mut chunks {
+    for c in chunks {
         for i in 0..4 {
             let d = c[i].deviation(shift);
             s[i] += d;
             q[i] += d * d;
         }
     }
-    for &v in chunks.remainder() {
+    for &v in rest {
         let d = v.deviation(shift);
         s[0] += d;
         q[0] += d * d;

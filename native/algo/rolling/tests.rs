@@ -217,41 +217,70 @@ fn cancelling_pairs_keep_the_sum_exact() {
     assert!(((naive - exact) / exact).abs() > 1e-9, "the test has teeth");
 }
 
+/// Levels 1e15, then 1e-3, then 1e9 (each evicting the scale of the one before), with
+/// noise: what a plain running sum of squares cannot survive.
+fn level_shifts(n: i64) -> Vec<(i64, f64)> {
+    let mut seed = 7u64;
+    (0..n)
+        .map(|i| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let noise = (seed >> 11) as f64 / (1u64 << 53) as f64;
+            let v = match 3 * i / n {
+                0 => 1e15 * (1.0 + noise),
+                1 => 1e-3 * noise,
+                _ => 1e9 + noise,
+            };
+            (i, v)
+        })
+        .collect()
+}
+
+fn assert_close_to_exact(r: &RollingAggregate, held: &[f64], at: i64) {
+    let exact = fsum(held.iter().copied());
+    let mag: f64 = held.iter().map(|v| v.abs()).sum();
+    // A few ulps of the sum, plus ε² of the magnitudes for the compensation's own rounding.
+    assert!(
+        (float_sum(r) - exact).abs() <= 4.0 * f64::EPSILON * exact.abs() + 1e-30 * mag,
+        "sum at {at}: {} vs {exact}",
+        float_sum(r)
+    );
+    let var = exact_variance(held);
+    // 1e-9 relative is the re-centring threshold; the floor is the inputs' own rounding.
+    let floor = (f64::EPSILON * held[0].abs()).powi(2);
+    let got = r.variance().unwrap();
+    assert!(
+        (got - var).abs() <= 1e-8 * var + 4.0 * floor,
+        "variance at {at}: {got} vs {var}"
+    );
+}
+
 #[test]
 fn sum_and_variance_survive_heavy_eviction_and_level_shifts() {
+    let points = level_shifts(30_000);
     let mut r = RollingAggregate::new(int(1000)).unwrap();
-    let mut m: Vec<(i64, f64)> = Vec::new();
-    let mut seed = 7u64;
-    for i in 0..30_000i64 {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let noise = (seed >> 11) as f64 / (1u64 << 53) as f64;
-        // Levels 1e15 then 1e-3 then 1e9: each evicts the scale of the one before.
-        let v = match i / 10_000 {
-            0 => 1e15 * (1.0 + noise),
-            1 => 1e-3 * noise,
-            _ => 1e9 + noise,
-        };
+    for &(i, v) in &points {
         r.push(int(i), float(v));
-        m.push((i, v));
-        m.retain(|&(t, _)| t > i - 1000);
         if i % 997 == 0 || i % 10_000 == 1500 {
-            let vals: Vec<f64> = m.iter().map(|p| p.1).collect();
-            let exact = fsum(vals.iter().copied());
-            let mag: f64 = vals.iter().map(|v| v.abs()).sum();
-            assert!(
-                (float_sum(&r) - exact).abs() <= 4.0 * f64::EPSILON * exact.abs() + 1e-30 * mag,
-                "sum at {i}"
-            );
-            let var = exact_variance(&vals);
-            let floor = (f64::EPSILON * vals[0].abs()).powi(2);
-            let got = r.variance().unwrap();
-            assert!(
-                (got - var).abs() <= 1e-8 * var + 4.0 * floor,
-                "variance at {i}: {got} vs {var}"
-            );
+            let held: Vec<f64> = points[(i - 999).max(0) as usize..=i as usize]
+                .iter()
+                .map(|p| p.1)
+                .collect();
+            assert_close_to_exact(&r, &held, i);
         }
+    }
+    let mut r = RollingAggregate::new(int(1000)).unwrap();
+    for chunk in points.chunks(777) {
+        let ts: Vec<i64> = chunk.iter().map(|p| p.0).collect();
+        let vs: Vec<f64> = chunk.iter().map(|p| p.1).collect();
+        r.push_many(Column::Int(&ts), Column::Float(&vs)).unwrap();
+        let i = *ts.last().unwrap();
+        let held: Vec<f64> = points[(i - 999).max(0) as usize..=i as usize]
+            .iter()
+            .map(|p| p.1)
+            .collect();
+        assert_close_to_exact(&r, &held, i);
     }
 }
 
