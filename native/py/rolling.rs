@@ -7,7 +7,7 @@ use pyo3::IntoPyObjectExt;
 
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
-use crate::algo::rolling::{Column, Number, RollingAggregate, Total};
+use crate::algo::rolling::{scan, Column, Number, RollingAggregate, Total};
 use crate::algo::Error;
 
 #[pyclass(name = "RollingAggregate", module = "datanexus")]
@@ -192,7 +192,7 @@ fn objects<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Col<'py>> {
 fn check_finite(column: Column<'_>, what: &str) -> Result<(), Error> {
     if let Column::Float(values) = column {
         // One branch-free pass over the batch; the position only on failure.
-        if !values.iter().fold(true, |ok, v| ok & v.is_finite()) {
+        if !scan::all_finite(values) {
             let at = values.iter().position(|v| !v.is_finite()).unwrap_or(0);
             return Err(Error::invalid_argument(format!(
                 "push_many {what} must be finite, found {} at index {at}",

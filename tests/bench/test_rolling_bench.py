@@ -50,6 +50,14 @@ def test_push_many_ours(benchmark: Any) -> None:
 
 
 @pytest.mark.benchmark(group="rolling.push_many sum/mean")
+def test_push_many_reused_ours(benchmark: Any) -> None:
+    ts, values = stream()
+    reuse = RollingAggregate(WINDOW)
+    benchmark.extra_info.update(items=N, role="ours")
+    benchmark(ingest, ts, values, WINDOW, BATCH, reuse)
+
+
+@pytest.mark.benchmark(group="rolling.push_many sum/mean")
 def test_polars_rolling_sum(benchmark: Any) -> None:
     _, values = stream()
     series = pl.Series(values)
@@ -84,6 +92,14 @@ def test_push_many_minmax_ours(benchmark: Any) -> None:
     ts, values = stream()
     benchmark.extra_info.update(items=N, role="ours")
     benchmark(ingest, ts, values, WINDOW, BATCH)
+
+
+@pytest.mark.benchmark(group="rolling.push_many min/max")
+def test_push_many_minmax_reused_ours(benchmark: Any) -> None:
+    ts, values = stream()
+    reuse = RollingAggregate(WINDOW)
+    benchmark.extra_info.update(items=N, role="ours")
+    benchmark(ingest, ts, values, WINDOW, BATCH, reuse)
 
 
 @pytest.mark.benchmark(group="rolling.push_many min/max")

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use super::extrema::{self, Late, Mono};
 use super::moments::{Moments, Part, SHORT};
 use super::num::{Time, Value};
+use super::scan;
 use super::sum::{Accumulator, Total};
 
 /// A run of consecutive ring points that arrived in one batch, with their sums when the
@@ -133,8 +134,7 @@ impl<T: Time, V: Value> Core<T, V> {
         let Some(&last) = ts.last() else {
             return;
         };
-        let in_order = self.newest.is_none_or(|n| ts[0] >= n)
-            && ts.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
+        let in_order = self.newest.is_none_or(|n| ts[0] >= n) && scan::is_sorted(ts);
         if in_order {
             self.newest = Some(last);
             let cutoff = T::cutoff(last, self.window);
@@ -311,8 +311,17 @@ impl<T: Time, V: Value> Core<T, V> {
         self.moments.note(0);
     }
 
+    /// Forgets everything but the window, keeping the buffers' memory for what comes next.
     pub fn clear(&mut self) {
-        *self = Self::new(self.window);
+        self.newest = None;
+        self.dropped = 0;
+        self.ts.clear();
+        self.vals.clear();
+        self.chunks.clear();
+        self.late = Late::default();
+        self.max.clear();
+        self.min.clear();
+        self.moments = Moments::default();
     }
 
     /// The points held, sorted by (ts, value): a canonical order for the byte image.

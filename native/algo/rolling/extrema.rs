@@ -58,6 +58,15 @@ impl<T: Time, V: Value, const MAX: bool> Mono<T, V, MAX> {
         }
     }
 
+    pub fn clear(&mut self) {
+        self.q.clear();
+    }
+
+    #[cfg(test)]
+    pub fn entries(&self) -> Vec<(T, V)> {
+        self.q.iter().copied().collect()
+    }
+
     pub fn best(&self) -> Option<V> {
         self.q.front().map(|&(_, v)| v)
     }
@@ -65,7 +74,10 @@ impl<T: Time, V: Value, const MAX: bool> Mono<T, V, MAX> {
 
 /// Appends a batch of in-order points (`ts` sorted, none before either deque's back) to
 /// both deques, in one backward scan that collects the batch's suffix maxima and minima
-/// (`scratch` holds them between calls to spare an allocation).
+/// (`scratch` holds them between calls to spare an allocation). The scan moves in blocks
+/// of eight whose extremes are computed without branches (vectorised; with AVX2 when the
+/// CPU has it) and looks inside a block only when it holds a new record, which on most
+/// data is rare: van Herk/Gil-Werman's backward pass, skipping where nothing changes.
 pub fn push_sorted<T: Time, V: Value>(
     max: &mut Mono<T, V, true>,
     min: &mut Mono<T, V, false>,
@@ -77,19 +89,7 @@ pub fn push_sorted<T: Time, V: Value>(
         return;
     };
     scratch.clear();
-    let (mut hi, mut lo) = (vs[last], vs[last]);
-    for i in (0..last).rev() {
-        let v = vs[i];
-        // Records are rare on most data: two well-predicted branches per value.
-        if v > hi {
-            hi = v;
-            scratch.push((i, true));
-        }
-        if v < lo {
-            lo = v;
-            scratch.push((i, false));
-        }
-    }
+    let (hi, lo) = records(vs, scratch);
     max.pop_dominated(hi);
     min.pop_dominated(lo);
     // Oldest record first; the batch's last point closes both deques.
@@ -102,6 +102,61 @@ pub fn push_sorted<T: Time, V: Value>(
     }
     max.q.push_back((ts[last], vs[last]));
     min.q.push_back((ts[last], vs[last]));
+}
+
+/// The suffix records of `vs` (non-empty) before its last value, newest first, and the
+/// batch maximum and minimum.
+fn records<V: Value>(vs: &[V], out: &mut Vec<(usize, bool)>) -> (V, V) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { records_avx2(vs, out) };
+    }
+    records_body(vs, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn records_avx2<V: Value>(vs: &[V], out: &mut Vec<(usize, bool)>) -> (V, V) {
+    records_body(vs, out)
+}
+
+const BLOCK: usize = 8;
+
+#[inline(always)]
+fn records_body<V: Value>(vs: &[V], out: &mut Vec<(usize, bool)>) -> (V, V) {
+    let last = vs.len() - 1;
+    let (mut hi, mut lo) = (vs[last], vs[last]);
+    let mut scan = |i: usize, hi: &mut V, lo: &mut V| {
+        let v = vs[i];
+        if v > *hi {
+            *hi = v;
+            out.push((i, true));
+        }
+        if v < *lo {
+            *lo = v;
+            out.push((i, false));
+        }
+    };
+    // Blocks aligned to the end of vs[..last]; the odd few at its front come last.
+    let (head, blocks) = vs[..last].as_rchunks::<BLOCK>();
+    for (k, block) in blocks.iter().enumerate().rev() {
+        let (mut bmax, mut bmin) = (block[0], block[0]);
+        for &v in &block[1..] {
+            bmax = if v > bmax { v } else { bmax };
+            bmin = if v < bmin { v } else { bmin };
+        }
+        if bmax > hi || bmin < lo {
+            let start = head.len() + k * BLOCK;
+            for i in (start..start + BLOCK).rev() {
+                scan(i, &mut hi, &mut lo);
+            }
+        }
+    }
+    for i in (0..head.len()).rev() {
+        scan(i, &mut hi, &mut lo);
+    }
+    (hi, lo)
 }
 
 /// A heap entry ordered by `(a, b)` under the numbers' total order.

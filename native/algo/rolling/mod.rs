@@ -40,6 +40,7 @@ mod extrema;
 mod format;
 mod moments;
 pub mod num;
+pub mod scan;
 pub mod sum;
 
 use std::borrow::Cow;

@@ -529,3 +529,52 @@ proptest! {
         prop_assert_eq!(back.to_bytes(), many.to_bytes());
     }
 }
+
+#[test]
+fn batch_scans() {
+    assert!(scan::is_sorted::<i64>(&[]) && scan::is_sorted(&[5i64]));
+    let mut xs: Vec<i64> = (0..1000).map(|i| i / 3).collect();
+    assert!(scan::is_sorted(&xs));
+    xs[777] = -1;
+    assert!(!scan::is_sorted(&xs));
+    let mut fs: Vec<f64> = (0..1000).map(f64::from).collect();
+    assert!(scan::is_sorted(&fs) && scan::all_finite(&fs));
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        fs[999] = bad;
+        assert!(!scan::all_finite(&fs), "{bad}");
+    }
+    fs[999] = f64::NAN;
+    assert!(!scan::is_sorted(&fs));
+}
+
+proptest! {
+    #[test]
+    fn batch_records_equal_pushes_one_by_one(
+        before in prop::collection::vec(-50i64..50, 0..40),
+        batch in prop::collection::vec(-50i64..50, 1..200),
+        shape in 0u8..3,
+    ) {
+        // Random, rising (every value a max record) or falling (every value a min record).
+        let batch: Vec<i64> = match shape {
+            0 => batch,
+            1 => (0..batch.len() as i64).collect(),
+            _ => (0..batch.len() as i64).rev().collect(),
+        };
+        let (mut max1, mut min1) = (extrema::Mono::<i64, i64, true>::default(), extrema::Mono::<i64, i64, false>::default());
+        let (mut max2, mut min2) = (max1.clone(), min1.clone());
+        for (t, &v) in before.iter().enumerate() {
+            for (mx, mn) in [(&mut max1, &mut min1), (&mut max2, &mut min2)] {
+                mx.push(t as i64, v);
+                mn.push(t as i64, v);
+            }
+        }
+        let ts: Vec<i64> = (before.len()..before.len() + batch.len()).map(|t| t as i64).collect();
+        for (&t, &v) in ts.iter().zip(&batch) {
+            max1.push(t, v);
+            min1.push(t, v);
+        }
+        extrema::push_sorted(&mut max2, &mut min2, &ts, &batch, &mut Vec::new());
+        prop_assert_eq!(max1.entries(), max2.entries());
+        prop_assert_eq!(min1.entries(), min2.entries());
+    }
+}
