@@ -24,6 +24,7 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 /// One timestamp, value or window: an int within 64 bits or a finite float (numpy
 /// scalars included). NaN and ±inf are refused here, at the boundary (DEC-8).
+#[inline(always)]
 fn number(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Number> {
     let py = obj.py();
     if obj.is_exact_instance_of::<PyInt>() {

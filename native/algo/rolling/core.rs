@@ -391,7 +391,7 @@ impl<T: Time, V: Value> Core<T, V> {
 #[inline(always)]
 fn sub_range<V: Value>(moments: &mut Moments<V>, vals: &VecDeque<V>, at: usize, len: usize) {
     if len < SHORT {
-        vals.range(at..at + len).for_each(|&v| moments.sub(v));
+        (at..at + len).for_each(|i| moments.sub(vals[i]));
     } else {
         let (a, b) = range(vals, at, at + len);
         moments.sub_values(a);

@@ -27,7 +27,11 @@
 //!   (plus the inputs' own rounding) of the variance of the points held.
 //! * **Batches** touch only the points that end inside the window: a batch longer than
 //!   the window is classified in one pass and its survivors appended as slices, so
-//!   `push_many` costs O(batch) cheap comparisons plus O(survivors) sums.
+//!   `push_many` costs O(batch) cheap comparisons plus O(survivors) sums. A batch's
+//!   sums are kept beside its points, so when the batch leaves the window whole it is
+//!   subtracted in O(1), without reading its values again. The passes over a batch
+//!   (sortedness, sums, min/max records) are branch-free lanes that the compiler
+//!   vectorises, compiled a second time for AVX2 and chosen at run time.
 //!
 //! Complexity: in-order push O(1) amortised, late push O(log L), queries O(1); memory
 //! 16 bytes per point held (plus ~3 heap entries per late point). Choose something else
@@ -158,12 +162,17 @@ impl RollingAggregate {
     }
 
     /// Widens to double timestamps and/or values (never back).
+    #[inline(always)]
     fn widen(&mut self, float_ts: bool, float_values: bool) {
         let ts = float_ts && !self.float_timestamps();
         let vs = float_values && !self.float_values();
-        if !ts && !vs {
-            return;
+        if ts || vs {
+            self.widen_to(ts, vs);
         }
+    }
+
+    #[cold]
+    fn widen_to(&mut self, ts: bool, vs: bool) {
         let i2f = |v: i64| v as f64;
         self.modes = match (&self.modes, ts, vs) {
             (Modes::IntInt(c), false, true) => Modes::IntFloat(c.convert(|t| t, i2f)),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -38,6 +39,12 @@ class DequeWindow:
         return [v for _, v in self.points]
 
 
+def exact_variance(values: list[float]) -> float:
+    exact = [Fraction(v) for v in values]
+    mean = sum(exact) / len(exact)
+    return float(sum((v - mean) ** 2 for v in exact) / len(exact))
+
+
 def assert_agrees(r: RollingAggregate, ref: DequeWindow) -> None:
     values = ref.values
     assert (r.count, r.dropped, r.newest) == (len(values), ref.dropped, ref.newest)
@@ -52,9 +59,13 @@ def assert_agrees(r: RollingAggregate, ref: DequeWindow) -> None:
         magnitude = math.fsum(abs(v) for v in values)
         # A few ulps of the sum; ε² of the magnitudes for the compensation's own rounding.
         assert abs(r.sum - exact) <= 4 * 2.2e-16 * abs(exact) + 1e-30 * magnitude
-    assert r.mean == pytest.approx(math.fsum(values) / len(values), rel=1e-12, abs=1e-12)
-    # numpy's two-pass variance is itself good to ~n·ε relative: 1e-9 leaves room for both.
-    assert r.variance == pytest.approx(float(np.var(values)), rel=1e-9, abs=1e-9)
+    # The mean is the sum (bounds above) divided once: a few ulps more.
+    exact_mean = float(sum(Fraction(v) for v in values) / len(values))
+    slack = 1e-29 * math.fsum(abs(v) for v in values) / len(values)
+    assert r.mean == pytest.approx(exact_mean, rel=1e-15, abs=slack + 1e-300)
+    # Exact rational variance: numpy's own is off by its mean's rounding, up to
+    # (ulp of the values)², which is more than 1e-9 relative on near-constant data.
+    assert r.variance == pytest.approx(exact_variance(values), rel=1e-9, abs=1e-300)
 
 
 def stream(values: st.SearchStrategy[float]) -> st.SearchStrategy[list[tuple[int, float]]]:
