@@ -135,7 +135,10 @@ fn column<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Col<'py>> {
     let dtype = array.dtype();
     match (dtype.kind(), dtype.itemsize()) {
         (b'i', 8) => {
-            let a = array.extract::<PyReadonlyArray1<i64>>()?;
+            // A non-native byte order is converted by numpy first.
+            let Ok(a) = array.extract::<PyReadonlyArray1<i64>>() else {
+                return column(&array.call_method1("astype", ("=i8",))?, what);
+            };
             Ok(if a.is_contiguous() {
                 Col::IntArray(a)
             } else {
@@ -143,7 +146,9 @@ fn column<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Col<'py>> {
             })
         }
         (b'f', 8) => {
-            let a = array.extract::<PyReadonlyArray1<f64>>()?;
+            let Ok(a) = array.extract::<PyReadonlyArray1<f64>>() else {
+                return column(&array.call_method1("astype", ("=f8",))?, what);
+            };
             Ok(if a.is_contiguous() {
                 Col::FloatArray(a)
             } else {
@@ -151,7 +156,9 @@ fn column<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Col<'py>> {
             })
         }
         (b'u', 8) => {
-            let a = array.extract::<PyReadonlyArray1<u64>>()?;
+            let Ok(a) = array.extract::<PyReadonlyArray1<u64>>() else {
+                return column(&array.call_method1("astype", ("=u8",))?, what);
+            };
             let ints: Option<Vec<i64>> = a
                 .as_array()
                 .iter()

@@ -174,7 +174,7 @@ class RollingAggregate:
 
     def clear(self) -> None:
         """Forget every point, the newest timestamp and the dropped count; keep the
-        window and the number types."""
+        window, the number types and the memory already allocated."""
 
     def copy(self) -> RollingAggregate: ...
     def __copy__(self) -> RollingAggregate: ...

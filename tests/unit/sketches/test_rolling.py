@@ -187,7 +187,9 @@ def test_strided_object_and_list_batches() -> None:
     contiguous.push_many(ts[::2].copy(), values[::2].copy())
     objects.push_many(ts[::2].astype(object), values[::2].astype(object))
     lists.push_many(ts[::2].tolist(), values[::2].tolist())
-    assert strided == contiguous == objects == lists
+    swapped = RollingAggregate(5000)
+    swapped.push_many(ts[::2].astype(">i8"), values[::2].astype(">f8"))
+    assert strided == contiguous == objects == lists == swapped
     empty = RollingAggregate(10)
     empty.push_many([], np.array([], dtype=np.float64))
     assert isinstance(empty.sum, int)  # an empty float batch does not widen
