@@ -75,7 +75,7 @@ impl<T: Time, V: Value, const MAX: bool> Mono<T, V, MAX> {
 /// Appends a batch of in-order points (`ts` sorted, none before either deque's back) to
 /// both deques, in one backward scan that collects the batch's suffix maxima and minima
 /// (`scratch` holds them between calls to spare an allocation). The scan moves in blocks
-/// of eight whose extremes are computed without branches (vectorised; with AVX2 when the
+/// of 64 whose extremes are computed without branches (vectorised; with AVX2 when the
 /// CPU has it) and looks inside a block only when it holds a new record, which on most
 /// data is rare: van Herk/Gil-Werman's backward pass, skipping where nothing changes.
 pub fn push_sorted<T: Time, V: Value>(
@@ -104,27 +104,13 @@ pub fn push_sorted<T: Time, V: Value>(
     min.q.push_back((ts[last], vs[last]));
 }
 
+/// Values per block of the record scan.
+const BLOCK: usize = 64;
+
 /// The suffix records of `vs` (non-empty) before its last value, newest first, and the
-/// batch maximum and minimum.
+/// batch maximum and minimum. Blocks are aligned to the end of `vs[..last]`; a block is
+/// scanned value by value only when its extremes beat the records so far.
 fn records<V: Value>(vs: &[V], out: &mut Vec<(usize, bool)>) -> (V, V) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { records_avx2(vs, out) };
-    }
-    records_body(vs, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn records_avx2<V: Value>(vs: &[V], out: &mut Vec<(usize, bool)>) -> (V, V) {
-    records_body(vs, out)
-}
-
-const BLOCK: usize = 8;
-
-#[inline(always)]
-fn records_body<V: Value>(vs: &[V], out: &mut Vec<(usize, bool)>) -> (V, V) {
     let last = vs.len() - 1;
     let (mut hi, mut lo) = (vs[last], vs[last]);
     let mut scan = |i: usize, hi: &mut V, lo: &mut V| {
@@ -138,14 +124,9 @@ fn records_body<V: Value>(vs: &[V], out: &mut Vec<(usize, bool)>) -> (V, V) {
             out.push((i, false));
         }
     };
-    // Blocks aligned to the end of vs[..last]; the odd few at its front come last.
     let (head, blocks) = vs[..last].as_rchunks::<BLOCK>();
-    for (k, block) in blocks.iter().enumerate().rev() {
-        let (mut bmax, mut bmin) = (block[0], block[0]);
-        for &v in &block[1..] {
-            bmax = if v > bmax { v } else { bmax };
-            bmin = if v < bmin { v } else { bmin };
-        }
+    let extremes = block_extremes(blocks);
+    for (k, &(bmax, bmin)) in extremes.iter().enumerate().rev() {
         if bmax > hi || bmin < lo {
             let start = head.len() + k * BLOCK;
             for i in (start..start + BLOCK).rev() {
@@ -157,6 +138,79 @@ fn records_body<V: Value>(vs: &[V], out: &mut Vec<(usize, bool)>) -> (V, V) {
         scan(i, &mut hi, &mut lo);
     }
     (hi, lo)
+}
+
+/// (max, min) of each block, in a pass of its own so that it vectorises (with AVX2 when
+/// the CPU has it): each block is eight rows of eight, folded row-wise, then across.
+fn block_extremes<V: Value>(blocks: &[[V; BLOCK]]) -> Vec<(V, V)> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { block_extremes_avx2(blocks) };
+    }
+    block_extremes_body(blocks)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn block_extremes_avx2<V: Value>(blocks: &[[V; BLOCK]]) -> Vec<(V, V)> {
+    block_extremes_body(blocks)
+}
+
+#[inline(always)]
+fn block_extremes_body<V: Value>(blocks: &[[V; BLOCK]]) -> Vec<(V, V)> {
+    // A plain loop: an iterator's closure would be compiled outside the AVX2 function.
+    let mut out = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let (r, _) = block.as_chunks::<8>();
+        // Trees, not chains: each level's selects are independent of each other.
+        let max = fold8(
+            pick(
+                pick(pick(r[0], r[1], gt), pick(r[2], r[3], gt), gt),
+                { pick(pick(r[4], r[5], gt), pick(r[6], r[7], gt), gt) },
+                gt,
+            ),
+            gt,
+        );
+        let min = fold8(
+            pick(
+                pick(pick(r[0], r[1], lt), pick(r[2], r[3], lt), lt),
+                { pick(pick(r[4], r[5], lt), pick(r[6], r[7], lt), lt) },
+                lt,
+            ),
+            lt,
+        );
+        out.push((max, min));
+    }
+    out
+}
+
+#[inline(always)]
+fn gt<V: Value>(a: V, b: V) -> bool {
+    a > b
+}
+
+#[inline(always)]
+fn lt<V: Value>(a: V, b: V) -> bool {
+    a < b
+}
+
+/// Lane-wise `if better(a, b) { a } else { b }`.
+#[inline(always)]
+fn pick<V: Value>(a: [V; 8], b: [V; 8], better: fn(V, V) -> bool) -> [V; 8] {
+    let mut out = b;
+    for i in 0..8 {
+        out[i] = if better(a[i], b[i]) { a[i] } else { b[i] };
+    }
+    out
+}
+
+/// The best of eight lanes, by halves.
+#[inline(always)]
+fn fold8<V: Value>(m: [V; 8], better: fn(V, V) -> bool) -> V {
+    let p = |a: V, b: V| if better(a, b) { a } else { b };
+    let q = [p(m[0], m[4]), p(m[1], m[5]), p(m[2], m[6]), p(m[3], m[7])];
+    p(p(q[0], q[2]), p(q[1], q[3]))
 }
 
 /// A heap entry ordered by `(a, b)` under the numbers' total order.

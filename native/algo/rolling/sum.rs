@@ -168,43 +168,15 @@ const LANES: usize = 8;
 
 /// Σ values as a compensated sum, with Σd and Σd² for d = v − shift, in one pass: eight
 /// independent lanes (TwoSum for the sum, plain sums for the deviations, which the
-/// variance only needs to relative accuracy ~n·ε) that the compiler vectorises; with
-/// AVX2 when the CPU has it (same lanes, same operations, so the same bits).
+/// variance only needs to relative accuracy ~n·ε) that the compiler vectorises, with
+/// AVX-512 or AVX2 when the CPU has them (same lanes, same operations, so the same
+/// bits), then folded into one accumulator.
 pub fn part_f64(values: &[f64], shift: f64) -> (Compensated, f64, f64) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { part_f64_avx2(values, shift) };
-    }
-    part_f64_lanes(values, shift)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn part_f64_avx2(values: &[f64], shift: f64) -> (Compensated, f64, f64) {
-    part_f64_lanes(values, shift)
-}
-
-#[inline(always)]
-fn part_f64_lanes(values: &[f64], shift: f64) -> (Compensated, f64, f64) {
     let (chunks, rest) = values.as_chunks::<LANES>();
     let mut acc = Compensated::default();
     let (mut s0, mut q0) = (0.0, 0.0);
     if !chunks.is_empty() {
-        let mut hi = [0.0f64; LANES];
-        let mut lo = [0.0f64; LANES];
-        let mut s = [0.0f64; LANES];
-        let mut q = [0.0f64; LANES];
-        for c in chunks {
-            for i in 0..LANES {
-                let (t, e) = two_sum(hi[i], c[i]);
-                hi[i] = t;
-                lo[i] += e;
-                let d = c[i] - shift;
-                s[i] += d;
-                q[i] += d * d;
-            }
-        }
+        let [hi, lo, s, q] = lanes(chunks, shift);
         for i in 0..LANES {
             acc.add(hi[i]);
             acc.add_lo(lo[i]);
@@ -219,6 +191,55 @@ fn part_f64_lanes(values: &[f64], shift: f64) -> (Compensated, f64, f64) {
         q0 += d * d;
     }
     (acc, s0, q0)
+}
+
+/// The lanes of `part_f64`: hi, lo, Σd, Σd² per lane.
+type Lanes = [[f64; LANES]; 4];
+
+fn lanes(chunks: &[[f64; LANES]], shift: f64) -> Lanes {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        return unsafe { lanes_avx512(chunks, shift) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { lanes_avx2(chunks, shift) };
+    }
+    lanes_body(chunks, shift)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn lanes_avx512(chunks: &[[f64; LANES]], shift: f64) -> Lanes {
+    lanes_body(chunks, shift)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lanes_avx2(chunks: &[[f64; LANES]], shift: f64) -> Lanes {
+    lanes_body(chunks, shift)
+}
+
+/// The loop alone in its function: with the fold beside it, LLVM leaves it scalar.
+#[inline(always)]
+fn lanes_body(chunks: &[[f64; LANES]], shift: f64) -> Lanes {
+    let mut hi = [0.0f64; LANES];
+    let mut lo = [0.0f64; LANES];
+    let mut s = [0.0f64; LANES];
+    let mut q = [0.0f64; LANES];
+    for c in chunks {
+        for i in 0..LANES {
+            let (t, e) = two_sum(hi[i], c[i]);
+            hi[i] = t;
+            lo[i] += e;
+            let d = c[i] - shift;
+            s[i] += d;
+            q[i] += d * d;
+        }
+    }
+    [hi, lo, s, q]
 }
 
 /// (Σ d, Σ d²) for d = v − shift, plain sums in four lanes.

@@ -551,7 +551,7 @@ proptest! {
     #[test]
     fn batch_records_equal_pushes_one_by_one(
         before in prop::collection::vec(-50i64..50, 0..40),
-        batch in prop::collection::vec(-50i64..50, 1..200),
+        batch in prop::collection::vec(-50i64..50, 1..400),
         shape in 0u8..3,
     ) {
         // Random, rising (every value a max record) or falling (every value a min record).
