@@ -262,8 +262,15 @@ impl<T: Time, V: Value> Core<T, V> {
                 left -= take;
                 at += take;
             }
-            self.ts.drain(..gone);
-            self.vals.drain(..gone);
+            if gone < SHORT {
+                for _ in 0..gone {
+                    self.ts.pop_front();
+                    self.vals.pop_front();
+                }
+            } else {
+                self.ts.drain(..gone);
+                self.vals.drain(..gone);
+            }
         }
         self.max.evict(c);
         self.min.evict(c);

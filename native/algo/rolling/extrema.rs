@@ -162,27 +162,19 @@ fn block_extremes_body<V: Value>(blocks: &[[V; BLOCK]]) -> Vec<(V, V)> {
     // A plain loop: an iterator's closure would be compiled outside the AVX2 function.
     let mut out = Vec::with_capacity(blocks.len());
     for block in blocks {
-        let (r, _) = block.as_chunks::<8>();
-        // Trees, not chains: each level's selects are independent of each other.
-        let max = fold8(
-            pick(
-                pick(pick(r[0], r[1], gt), pick(r[2], r[3], gt), gt),
-                { pick(pick(r[4], r[5], gt), pick(r[6], r[7], gt), gt) },
-                gt,
-            ),
-            gt,
-        );
-        let min = fold8(
-            pick(
-                pick(pick(r[0], r[1], lt), pick(r[2], r[3], lt), lt),
-                { pick(pick(r[4], r[5], lt), pick(r[6], r[7], lt), lt) },
-                lt,
-            ),
-            lt,
-        );
-        out.push((max, min));
+        let (rows, _) = block.as_chunks::<8>();
+        out.push((best_of(rows, gt), best_of(rows, lt)));
     }
     out
+}
+
+/// The best of a block's 64 values, by trees rather than chains: each level's selects
+/// are independent of each other, so they overlap.
+#[inline(always)]
+fn best_of<V: Value>(r: &[[V; 8]], better: fn(V, V) -> bool) -> V {
+    let (a, b) = (pick(r[0], r[1], better), pick(r[2], r[3], better));
+    let (c, d) = (pick(r[4], r[5], better), pick(r[6], r[7], better));
+    fold8(pick(pick(a, b, better), pick(c, d, better), better), better)
 }
 
 #[inline(always)]

@@ -30,8 +30,9 @@
 //!   `push_many` costs O(batch) cheap comparisons plus O(survivors) sums. A batch's
 //!   sums are kept beside its points, so when the batch leaves the window whole it is
 //!   subtracted in O(1), without reading its values again. The passes over a batch
-//!   (sortedness, sums, min/max records) are branch-free lanes that the compiler
-//!   vectorises, compiled a second time for AVX2 and chosen at run time.
+//!   (sortedness, sums, min/max block extremes) are branch-free lanes that the compiler
+//!   vectorises, compiled again for AVX2 (and AVX-512 for the sums) and chosen at run
+//!   time; the lanes and their order are the same on every path, so are the results.
 //!
 //! Complexity: in-order push O(1) amortised, late push O(log L), queries O(1); memory
 //! 16 bytes per point held (plus ~3 heap entries per late point). Choose something else
