@@ -32,9 +32,16 @@ def stream() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
 
 
 def ingest(
-    ts: np.ndarray[Any, Any], values: np.ndarray[Any, Any], window: int, batch: int
+    ts: np.ndarray[Any, Any],
+    values: np.ndarray[Any, Any],
+    window: int,
+    batch: int,
+    reuse: RollingAggregate | None = None,
 ) -> list[Any]:
-    r = RollingAggregate(window)
+    """The stream into a fresh aggregate (its buffers grow from nothing, as on a new key),
+    or into `reuse` after `clear()` (its buffers kept, as on a long-lived key)."""
+    r = RollingAggregate(window) if reuse is None else reuse
+    r.clear()
     seen = []
     for lo in range(0, len(ts), batch):
         r.push_many(ts[lo : lo + batch], values[lo : lo + batch])
