@@ -5,6 +5,7 @@ pub mod codec;
 pub mod error;
 pub mod hash;
 pub mod hll;
+pub mod rolling;
 pub mod watermark;
 
 pub use error::{Error, ErrorKind, Result};

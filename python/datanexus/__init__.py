@@ -12,7 +12,7 @@ from datanexus.errors import (
     SerializationError,
     ServiceUnavailable,
 )
-from datanexus.sketches import HyperLogLog, WatermarkTracker
+from datanexus.sketches import HyperLogLog, RollingAggregate, WatermarkTracker
 
 __all__ = [
     "ConfigError",
@@ -21,6 +21,7 @@ __all__ = [
     "IncompatibleSketches",
     "InvalidArgument",
     "InvalidType",
+    "RollingAggregate",
     "SerializationError",
     "ServiceUnavailable",
     "WatermarkTracker",
