@@ -14,12 +14,14 @@ pub const HEADER_LEN: usize = 4;
 #[repr(u8)]
 pub enum TypeId {
     HyperLogLog = 1,
+    TDigest = 2,
 }
 
 impl TypeId {
     fn name(self) -> &'static str {
         match self {
             TypeId::HyperLogLog => "HyperLogLog",
+            TypeId::TDigest => "TDigest",
         }
     }
 }

@@ -5,5 +5,6 @@ pub mod codec;
 pub mod error;
 pub mod hash;
 pub mod hll;
+pub mod tdigest;
 
 pub use error::{Error, ErrorKind, Result};
