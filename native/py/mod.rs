@@ -6,12 +6,14 @@
 mod errors;
 mod gil;
 mod hll;
+mod tdigest;
 
 use pyo3::prelude::*;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hll::PyHyperLogLog>()?;
+    m.add_class::<tdigest::PyTDigest>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

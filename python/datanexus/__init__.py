@@ -12,7 +12,7 @@ from datanexus.errors import (
     SerializationError,
     ServiceUnavailable,
 )
-from datanexus.sketches import HyperLogLog
+from datanexus.sketches import HyperLogLog, TDigest
 
 __all__ = [
     "ConfigError",
@@ -23,5 +23,6 @@ __all__ = [
     "InvalidType",
     "SerializationError",
     "ServiceUnavailable",
+    "TDigest",
     "__version__",
 ]

@@ -301,24 +301,51 @@ impl TDigest {
     pub fn flush(&mut self) {
         if self.buffered() > 0 {
             let total = self.count();
-            self.merge_buffer();
+            self.absorb_buffer(total);
             self.compress(total);
         }
     }
 
-    /// Sorts the buffered items into the centroids as points, without compressing.
-    fn merge_buffer(&mut self) {
+    /// Folds the buffer into the centroids (nearest centroid first, see
+    /// [`Centroids::absorb`]); unit weights alone are read straight from their keys.
+    fn absorb_buffer(&mut self, total: f64) {
+        if self.weighted.is_empty() {
+            self.unit.sort_unstable();
+            let unit = &self.unit;
+            self.centroids.absorb(
+                unit.len(),
+                |i| (value(unit[i]), 1.0, true),
+                total,
+                self.compression,
+            );
+            self.unit.clear();
+        } else {
+            let mut pending = Centroids::default();
+            self.drain_buffer_into(&mut pending);
+            self.absorb_entries(&pending, total);
+        }
+    }
+
+    fn absorb_entries(&mut self, entries: &Centroids, total: f64) {
+        self.centroids.absorb(
+            entries.len(),
+            |i| (entries.means[i], entries.weights[i], entries.points[i]),
+            total,
+            self.compression,
+        );
+    }
+
+    /// Sorts the buffered items into `target` (sorted entries) as points, emptying it.
+    fn drain_buffer_into(&mut self, target: &mut Centroids) {
         self.unit.sort_unstable();
         let unit = &self.unit;
-        self.centroids
-            .merge_sorted(unit.len(), |i| (value(unit[i]), 1.0, true));
+        target.merge_sorted(unit.len(), |i| (value(unit[i]), 1.0, true));
         self.unit.clear();
         if !self.weighted.is_empty() {
             self.weighted
                 .sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
             let weighted = &self.weighted;
-            self.centroids
-                .merge_sorted(weighted.len(), |i| (weighted[i].0, weighted[i].1, true));
+            target.merge_sorted(weighted.len(), |i| (weighted[i].0, weighted[i].1, true));
             self.weighted.clear();
         }
     }
@@ -393,13 +420,12 @@ impl TDigest {
             return;
         }
         let total = self.count() + other.count();
-        let add = &other.centroids;
-        self.centroids
-            .merge_sorted(add.len(), |i| (add.means[i], add.weights[i], add.points[i]));
+        let mut pending = other.centroids.clone();
         self.unit.extend_from_slice(&other.unit);
         self.weighted.extend_from_slice(&other.weighted);
+        self.drain_buffer_into(&mut pending);
+        self.absorb_entries(&pending, total);
         self.absorb_summary(other);
-        self.merge_buffer();
         self.compress(total);
     }
 
@@ -410,23 +436,38 @@ impl TDigest {
         self.sum.add(other.sum.compensation);
     }
 
-    /// A new digest holding all of `digests`, built in one sweep (more accurate than
-    /// merging them one by one), with the given compression or else the first digest's.
+    /// A new digest holding all of `digests`, with the given compression or else the
+    /// first digest's. The one with the most centroids is the base, and everyone else's
+    /// centroids join it in one pass (nearest centroid first, then one sweep): more
+    /// accurate than merging them one by one, and independent of their order.
     pub fn merge_all(digests: &[&TDigest], compression: Option<f64>) -> Result<TDigest> {
         let compression = compression
             .or_else(|| digests.first().map(|d| d.compression))
             .unwrap_or(DEFAULT_COMPRESSION);
         let mut out = TDigest::new(compression)?;
-        let entries: usize = digests.iter().map(|d| d.centroids.len()).sum();
-        let mut all: Vec<(f64, f64, bool)> = Vec::with_capacity(entries);
+        let base = digests
+            .iter()
+            .enumerate()
+            .max_by(|(_, a), (_, b)| {
+                (a.centroids.len(), a.count())
+                    .partial_cmp(&(b.centroids.len(), b.count()))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then_with(|| a.to_bytes().cmp(&b.to_bytes()))
+            })
+            .map(|(i, _)| i);
+        let mut all: Vec<(f64, f64, bool)> = Vec::new();
         let mut total = 0.0;
-        for d in digests {
+        for (i, d) in digests.iter().enumerate() {
             total += d.count();
-            let c = &d.centroids;
-            all.extend((0..c.len()).map(|i| (c.means[i], c.weights[i], c.points[i])));
             out.unit.extend_from_slice(&d.unit);
             out.weighted.extend_from_slice(&d.weighted);
             out.absorb_summary(d);
+            if Some(i) == base {
+                out.centroids = d.centroids.clone();
+            } else {
+                let c = &d.centroids;
+                all.extend((0..c.len()).map(|i| (c.means[i], c.weights[i], c.points[i])));
+            }
         }
         // A total order, so the result does not depend on the order of `digests`.
         all.sort_unstable_by(|a, b| {
@@ -434,8 +475,10 @@ impl TDigest {
                 .then(a.1.total_cmp(&b.1))
                 .then(a.2.cmp(&b.2))
         });
-        out.centroids.merge_sorted(all.len(), |i| all[i]);
-        out.merge_buffer();
+        let mut entries = Centroids::default();
+        entries.merge_sorted(all.len(), |i| all[i]);
+        out.drain_buffer_into(&mut entries);
+        out.absorb_entries(&entries, total);
         out.compress(total);
         Ok(out)
     }
