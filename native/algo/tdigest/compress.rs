@@ -141,7 +141,7 @@ impl Centroids {
             points: Vec::with_capacity(k + count / 4),
         };
         let mut j = 0;
-        for i in 0..k {
+        for (i, &limit) in limit.iter().enumerate() {
             let (m, w, p) = (self.means[i], self.weights[i], self.points[i]);
             let bound = if i + 1 < k {
                 0.5 * m + 0.5 * self.means[i + 1]
@@ -164,7 +164,7 @@ impl Centroids {
                 out.push(m, w, p);
             } else if same {
                 out.push(m, w + add, true);
-            } else if w + add <= limit[i] {
+            } else if w + add <= limit {
                 let (lo, hi) = (other(start).0.min(m), other(j - 1).0.max(m));
                 out.push(((m * w + moment) / (w + add)).clamp(lo, hi), w + add, false);
             } else {
