@@ -105,8 +105,10 @@ fn floats<'py>(items: &Bound<'py, PyAny>, what: &str) -> PyResult<Floats<'py>> {
 #[pymethods]
 impl PyTDigest {
     #[new]
-    #[pyo3(signature = (compression = DEFAULT_COMPRESSION))]
+    // A literal, so that the Python signature shows it: algo::tdigest::DEFAULT_COMPRESSION.
+    #[pyo3(signature = (compression = 200.0))]
     fn new(py: Python<'_>, compression: f64) -> PyResult<Self> {
+        debug_assert_eq!(DEFAULT_COMPRESSION, 200.0);
         TDigest::new(compression)
             .map(|inner| Self { inner })
             .map_err(|e| to_py(py, e))

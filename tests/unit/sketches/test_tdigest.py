@@ -38,21 +38,27 @@ def assert_monotone(d: TDigest, steps: int = 100_000) -> None:
     qs = np.linspace(0.0, 1.0, steps + 1)
     values = d.quantiles(qs)
     assert np.all(np.diff(values) >= 0), "quantile is not monotone in q"
-    assert values[0] == d.min and values[-1] == d.max
+    assert values[0] == d.min
+    assert values[-1] == d.max
     xs = np.linspace(d.min, d.max, 2001)
     cdf = np.array([d.cdf(x) for x in xs])
     assert np.all(np.diff(cdf) >= 0), "cdf is not monotone in x"
-    assert cdf[-1] == 1.0 and 0.0 <= cdf[0]
+    assert cdf[-1] == 1.0
+    assert cdf[0] >= 0.0
 
 
 def test_defaults_and_empty_digest() -> None:
     d = TDigest()
     assert d.compression == 200
     assert d.is_empty()
-    assert d.count == 0 and d.sum == 0.0
-    assert math.isnan(d.quantile(0.5)) and math.isnan(d.quantile(0.0))
+    assert d.count == 0
+    assert d.sum == 0.0
+    assert math.isnan(d.quantile(0.5))
+    assert math.isnan(d.quantile(0.0))
     assert math.isnan(d.cdf(1.0))
-    assert math.isnan(d.min) and math.isnan(d.max) and math.isnan(d.mean)
+    assert math.isnan(d.min)
+    assert math.isnan(d.max)
+    assert math.isnan(d.mean)
     assert np.isnan(d.quantiles(np.array([0.1, 0.9]))).all()
     assert repr(d) == "TDigest(compression=200, count=0, min=NaN, max=NaN)"
 
@@ -70,7 +76,8 @@ def test_sketch_4_examples() -> None:
     d = digest(np.arange(1, 21, dtype=np.float64))
     assert d.quantile(0.9) == 18
     assert d.quantile(0.5) == 10
-    assert d.quantile(0.0) == 1 and d.quantile(1.0) == 20
+    assert d.quantile(0.0) == 1
+    assert d.quantile(1.0) == 20
     # 0.07 · 100 is 7.000000000000001 in binary; numpy's inverted_cdf then answers 8,
     # the decimal p7 of 1..100 is 7, and so is ours.
     d = digest(range(1, 101))
@@ -115,7 +122,8 @@ def test_non_finite_values_raise_typed_errors(bad: float) -> None:
     before = d.to_bytes()
     with pytest.raises(InvalidArgument) as info:
         d.add(bad)
-    assert isinstance(info.value, DataNexusError) and isinstance(info.value, ValueError)
+    assert isinstance(info.value, DataNexusError)
+    assert isinstance(info.value, ValueError)
     with pytest.raises(InvalidArgument):
         d.add_many(np.array([5.0, bad, 6.0]))
     with pytest.raises(InvalidArgument):
@@ -188,7 +196,9 @@ def test_quantiles_vectorised() -> None:
     d = digest(np.random.default_rng(3).normal(size=10_000))
     qs = np.linspace(0, 1, 101)
     out = d.quantiles(qs)
-    assert isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == (101,)
+    assert isinstance(out, np.ndarray)
+    assert out.dtype == np.float64
+    assert out.shape == (101,)
     assert out.tolist() == [d.quantile(q) for q in qs.tolist()]
     assert d.quantiles([0.5]).tolist() == [d.quantile(0.5)]
     assert d.quantiles(np.array([], dtype=np.float64)).shape == (0,)
@@ -221,8 +231,11 @@ def test_equal_values_are_answered_exactly() -> None:
     low = float(np.mean(values == -2.0))
     d = digest(values)
     assert len(d.centroids()[0]) == 2
-    assert d.quantile(low) == -2.0 and d.quantile(low + 1e-5) == 5.0
-    assert d.cdf(-2.0) == low and d.cdf(0.0) == low and d.cdf(5.0) == 1.0
+    assert d.quantile(low) == -2.0
+    assert d.quantile(low + 1e-5) == 5.0
+    assert d.cdf(-2.0) == low
+    assert d.cdf(0.0) == low
+    assert d.cdf(5.0) == 1.0
 
 
 def test_merge_in_place_leaves_other_and_keeps_own_compression() -> None:
@@ -294,9 +307,10 @@ def test_bytes_pickle_and_copies_round_trip(n: int) -> None:
         assert other == d
         assert other.to_bytes() == d.to_bytes()
         if n:
-            assert other.quantiles([0.01, 0.5, 0.999]).tolist() == d.quantiles(
-                [0.01, 0.5, 0.999]
-            ).tolist()
+            assert (
+                other.quantiles([0.01, 0.5, 0.999]).tolist()
+                == d.quantiles([0.01, 0.5, 0.999]).tolist()
+            )
     c = d.copy()
     c.add(1e9)
     assert c != d
@@ -325,7 +339,8 @@ def test_clear_forgets_everything() -> None:
     d = digest(np.arange(10_000, dtype=np.float64), compression=80)
     d.clear()
     assert d == TDigest(80)
-    assert d.is_empty() and math.isnan(d.quantile(0.5))
+    assert d.is_empty()
+    assert math.isnan(d.quantile(0.5))
 
 
 def test_batches_release_the_gil() -> None:
