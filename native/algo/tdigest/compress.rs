@@ -1,5 +1,6 @@
-//! The merge pass: one sweep over sorted centroids that folds neighbours together as far as
-//! the scale function allows.
+//! How centroids grow: new values join their nearest centroid ([`Centroids::absorb`]), then
+//! one sweep over the sorted centroids folds neighbours together as far as the scale
+//! function allows ([`Centroids::compress`]).
 //!
 //! A centroid that starts at quantile `q` (counted from the end the pass starts at) may grow
 //! to `n · Δ(q)` in weight, where
@@ -49,13 +50,7 @@ impl Centroids {
         self.means.is_empty()
     }
 
-    pub fn clear(&mut self) {
-        self.means.clear();
-        self.weights.clear();
-        self.points.clear();
-    }
-
-    pub fn push(&mut self, mean: f64, weight: f64, point: bool) {
+    pub fn push(&mut self, (mean, weight, point): (f64, f64, bool)) {
         self.means.push(mean);
         self.weights.push(weight);
         self.points.push(point);
@@ -161,17 +156,18 @@ impl Centroids {
                 j += 1;
             }
             if start == j {
-                out.push(m, w, p);
+                out.push((m, w, p));
             } else if same {
-                out.push(m, w + add, true);
+                out.push((m, w + add, true));
             } else if w + add <= limit {
                 let (lo, hi) = (other(start).0.min(m), other(j - 1).0.max(m));
-                out.push(((m * w + moment) / (w + add)).clamp(lo, hi), w + add, false);
+                let mean = ((m * w + moment) / (w + add)).clamp(lo, hi);
+                out.push((mean, w + add, false));
             } else {
                 let below = (start..j).take_while(|&t| other(t).0 < m).count();
-                (start..start + below).for_each(|t| push_entry(&mut out, other(t)));
-                out.push(m, w, p);
-                (start + below..j).for_each(|t| push_entry(&mut out, other(t)));
+                (start..start + below).for_each(|t| out.push(other(t)));
+                out.push((m, w, p));
+                (start + below..j).for_each(|t| out.push(other(t)));
             }
         }
         *self = out;
@@ -243,10 +239,6 @@ impl Centroids {
         self.points[o] = point;
         out + 1
     }
-}
-
-fn push_entry(c: &mut Centroids, (m, w, p): (f64, f64, bool)) {
-    c.push(m, w, p);
 }
 
 /// The mean of a finished centroid: its value if a point, else Σ m·w / Σ w clamped into

@@ -1,14 +1,20 @@
 //! t-digest: quantiles and ranks of a weighted stream in a few kilobytes, mergeable.
 //!
 //! The merging t-digest of Dunning and Ertl, "Computing extremely accurate quantiles using
-//! t-digests" (2019). Values are appended to an unsorted buffer; when it fills (or before
-//! a query, a merge or serialisation) it is sorted and swept together with the centroids
-//! in one pass that merges neighbours while a scale function allows, alternating the
+//! t-digests" (2019). Values are appended to an unsorted buffer; when it fills (8·δ items),
+//! or before a query, a merge or serialisation, it is sorted and folded into the centroids,
+//! then one sweep merges neighbours while a scale function allows, alternating the
 //! direction of the sweep. Our choices, each for a measured reason:
 //!
+//! * **Nearest centroid first** ([`Centroids::absorb`]): before the sweep each new value
+//!   joins the centroid with the nearest mean if that centroid has room. Greedy packing
+//!   alone lets neighbouring centroids overlap in value, so the rank of each mean drifts;
+//!   this halves the rank error of shuffled input (mean 4.5e-5 → 2.5e-5 at n = 10⁶),
+//!   down to that of sorted input.
 //! * **A hybrid scale** ([`compress`]): arcsine (k1) in the middle and logit (k2) in the
-//!   tails, so the middle keeps rank errors near 1e-5 and the tails keep single points at
-//!   the extremes and small centroids beyond p99, where heavy-tailed data needs them.
+//!   tails, so the middle is fine enough for rank errors of a few 1e-5 and the tails keep
+//!   single points at the extremes and small centroids beyond p99.5, where heavy-tailed
+//!   data needs them.
 //! * **Points.** A centroid made of one value (one item, or equal items: ties merge without
 //!   loss) answers exactly over its whole rank interval, so duplicates, two-point data and
 //!   every input of up to [`EXACT_POINTS`] values are answered exactly (nearest rank,
@@ -17,10 +23,14 @@
 //!   interpolation ([`query`]), which is monotone in floating point.
 //!
 //! At compression 200 and n = 10⁶ lognormal(0, 2) values fed one at a time the digest holds
-//! about 290 centroids (about 3 KB serialised) with rank errors below 1e-5 from p50 to
-//! p99.9 and value errors of about 0.1 % at p99 and 0.3 % at p99.9 (`tests.rs` and the
-//! Python accuracy tests pin the bounds). The number of centroids grows with log n in the
-//! tails only: about (π/5 + 2·ln(n/50)/36)·δ fully packed, at most twice that.
+//! about 390 centroids (4.0 KB serialised; 4.5 KB for sorted input). The rank error from
+//! p50 to p99.9 is about 2.5e-5 on average and below 1e-4 at any quantile named in
+//! advance; the worst over a fine grid is about 1.4e-4. That is the floor of any sketch
+//! interpolating between knots: between two knots w values apart the data's own empirical
+//! CDF wanders about 0.5·√w/n from a straight line. Value errors are about 0.1–0.45 % at
+//! p99 and 0.1–0.6 % at p99.9 (`tests.rs` and the Python accuracy tests pin the bounds).
+//! The number of centroids grows with log n in the tails only: about
+//! (1.15 + 2·ln(n/1150)/36)·δ when fully packed, up to twice that.
 //!
 //! Choose something else when you need guaranteed worst-case rank bounds (a KLL sketch,
 //! whose error is uniform in rank but much coarser in the tails), or exact answers on data
@@ -263,9 +273,7 @@ impl TDigest {
             self.unit.reserve(now.len());
             for &x in now {
                 let x = x + 0.0;
-                self.min = self.min.min(x);
-                self.max = self.max.max(x);
-                self.sum.add(x);
+                self.record(x, 1.0);
                 self.unit.push(key(x));
             }
             self.buffered_weight += now.len() as f64;
