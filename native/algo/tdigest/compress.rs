@@ -113,6 +113,7 @@ impl Centroids {
         if self.is_empty() || self.len() + count <= EXACT_POINTS {
             return self.merge_sorted(count, other);
         }
+        debug_assert!(self.means.windows(2).all(|m| m[0] <= m[1]));
         // Each centroid's limit is taken where it stood before (its share of the old
         // weight; new entries spread about evenly), so all are computed up front in a loop
         // whose square roots pipeline, instead of on the branchy loop below.
@@ -129,17 +130,30 @@ impl Centroids {
                 l
             })
             .collect();
+        // In place: the old centroids move to the end, the result is written from the
+        // front. Old centroid i sits at count + i, and after it is done at most i + 1 + j
+        // entries are written (j ≤ count entries consumed), so writing never overtakes
+        // reading.
         let k = self.len();
-        let mut out = Centroids {
-            means: Vec::with_capacity(k + count / 4),
-            weights: Vec::with_capacity(k + count / 4),
-            points: Vec::with_capacity(k + count / 4),
+        self.means.resize(k + count, 0.0);
+        self.weights.resize(k + count, 0.0);
+        self.points.resize(k + count, false);
+        self.means.copy_within(0..k, count);
+        self.weights.copy_within(0..k, count);
+        self.points.copy_within(0..k, count);
+        let mut o = 0;
+        let mut put = |c: &mut Centroids, (m, w, p): (f64, f64, bool)| {
+            c.means[o] = m;
+            c.weights[o] = w;
+            c.points[o] = p;
+            o += 1;
         };
         let mut j = 0;
         for (i, &limit) in limit.iter().enumerate() {
-            let (m, w, p) = (self.means[i], self.weights[i], self.points[i]);
+            let at = count + i;
+            let (m, w, p) = (self.means[at], self.weights[at], self.points[at]);
             let bound = if i + 1 < k {
-                0.5 * m + 0.5 * self.means[i + 1]
+                0.5 * m + 0.5 * self.means[at + 1]
             } else {
                 f64::INFINITY
             };
@@ -156,21 +170,23 @@ impl Centroids {
                 j += 1;
             }
             if start == j {
-                out.push((m, w, p));
+                put(self, (m, w, p));
             } else if same {
-                out.push((m, w + add, true));
+                put(self, (m, w + add, true));
             } else if w + add <= limit {
+                // The mean of values in [lo, hi], kept there despite rounding.
                 let (lo, hi) = (other(start).0.min(m), other(j - 1).0.max(m));
-                let mean = ((m * w + moment) / (w + add)).clamp(lo, hi);
-                out.push((mean, w + add, false));
+                // Branch-free, so nothing waits for the division.
+                let mean = ((m * w + moment) / (w + add)).max(lo).min(hi);
+                put(self, (mean, w + add, false));
             } else {
                 let below = (start..j).take_while(|&t| other(t).0 < m).count();
-                (start..start + below).for_each(|t| out.push(other(t)));
-                out.push((m, w, p));
-                (start + below..j).for_each(|t| out.push(other(t)));
+                (start..start + below).for_each(|t| put(self, other(t)));
+                put(self, (m, w, p));
+                (start + below..j).for_each(|t| put(self, other(t)));
             }
         }
-        *self = out;
+        self.truncate(o);
     }
 
     /// Merges neighbours under the scale function for `compression`, sweeping from the
@@ -203,6 +219,17 @@ impl Centroids {
             return 0;
         }
         let at = |i: usize| if REV { len - 1 - i } else { i };
+        // A centroid starting at entry i has exactly the weight of entries 0..i before it,
+        // so every entry's limit can be computed up front, where the square roots pipeline,
+        // rather than one at a time on the sweep's serial path.
+        let mut before = 0.0;
+        let limit_at: Vec<f64> = (0..len)
+            .map(|i| {
+                let l = limits.after(before);
+                before += self.weights[at(i)];
+                l
+            })
+            .collect();
 
         // The running centroid: Σ m·w and Σ w, its first and last input mean, and whether
         // it is still one value (then its mean is `first`, exactly).
@@ -210,10 +237,9 @@ impl Centroids {
         let mut moment = self.means[at(0)] * weight;
         let mut point = self.points[at(0)];
         let (mut first, mut last) = (self.means[at(0)], self.means[at(0)]);
-        let mut before = 0.0;
-        let mut limit = limits.after(0.0);
+        let mut limit = limit_at[0];
         let mut out = 0;
-        for i in 1..len {
+        for (i, &limit_here) in limit_at.iter().enumerate().skip(1) {
             let k = at(i);
             let (m, w, p) = (self.means[k], self.weights[k], self.points[k]);
             let same_point = point && p && m == first;
@@ -228,8 +254,7 @@ impl Centroids {
                 self.weights[o] = weight;
                 self.points[o] = point;
                 out += 1;
-                before += weight;
-                limit = limits.after(before);
+                limit = limit_here;
                 (weight, moment, point, first, last) = (w, m * w, p, m, m);
             }
         }

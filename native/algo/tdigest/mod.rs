@@ -428,11 +428,15 @@ impl TDigest {
             return;
         }
         let total = self.count() + other.count();
-        let mut pending = other.centroids.clone();
-        self.unit.extend_from_slice(&other.unit);
-        self.weighted.extend_from_slice(&other.weighted);
-        self.drain_buffer_into(&mut pending);
-        self.absorb_entries(&pending, total);
+        if self.buffered() + other.buffered() == 0 {
+            self.absorb_entries(&other.centroids, total);
+        } else {
+            let mut pending = other.centroids.clone();
+            self.unit.extend_from_slice(&other.unit);
+            self.weighted.extend_from_slice(&other.weighted);
+            self.drain_buffer_into(&mut pending);
+            self.absorb_entries(&pending, total);
+        }
         self.absorb_summary(other);
         self.compress(total);
     }
