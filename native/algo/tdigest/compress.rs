@@ -14,8 +14,7 @@
 //! second is their k2 (logit) scale, which takes over where q(1 − q) < (A/B)² ≈ 0.0048
 //! (outside about p0.5..p99.5) and shrinks centroids in proportion to the tail mass, so
 //! that the last ~δ/B items at each end stay single points and the tail quantiles of
-//! heavy-tailed data keep their value accuracy. The limit is computed once per centroid,
-//! not per item (see [`Limit`]).
+//! heavy-tailed data keep their value accuracy (see [`Limit`] for how it is evaluated).
 //!
 //! Two lossless rules come first: equal single values (points) always merge, and while the
 //! digest holds at most [`EXACT_POINTS`] entries nothing else merges at all, so small
@@ -281,7 +280,7 @@ fn centroid_mean(point: bool, first: f64, last: f64, moment: f64, weight: f64) -
 /// In the tails (q(1 − q) below (A/B)², where the logit term is the smaller) Δ changes by
 /// B/δ ≈ 18 % over one centroid, so it is evaluated at the centroid's midpoint (one step);
 /// in the middle it changes by about 1 % and is evaluated at the start. No division, and
-/// a square root only in the middle: this sits on the sweep's critical path.
+/// a square root only in the middle: a sweep evaluates it once for every entry.
 struct Limit {
     inv_total: f64,
     /// n / δ and 1 / δ.
