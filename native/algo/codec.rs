@@ -14,6 +14,7 @@ pub const HEADER_LEN: usize = 4;
 #[repr(u8)]
 pub enum TypeId {
     HyperLogLog = 1,
+    TDigest = 2,
     RollingAggregate = 3,
     WatermarkTracker = 4,
 }
@@ -22,6 +23,7 @@ impl TypeId {
     fn name(self) -> &'static str {
         match self {
             TypeId::HyperLogLog => "HyperLogLog",
+            TypeId::TDigest => "TDigest",
             TypeId::RollingAggregate => "RollingAggregate",
             TypeId::WatermarkTracker => "WatermarkTracker",
         }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod hash;
 pub mod hll;
 pub mod rolling;
+pub mod tdigest;
 pub mod watermark;
 
 pub use error::{Error, ErrorKind, Result};

@@ -12,7 +12,7 @@ from datanexus.errors import (
     SerializationError,
     ServiceUnavailable,
 )
-from datanexus.sketches import HyperLogLog, RollingAggregate, WatermarkTracker
+from datanexus.sketches import HyperLogLog, RollingAggregate, TDigest, WatermarkTracker
 
 __all__ = [
     "ConfigError",
@@ -24,6 +24,7 @@ __all__ = [
     "RollingAggregate",
     "SerializationError",
     "ServiceUnavailable",
+    "TDigest",
     "WatermarkTracker",
     "__version__",
 ]
