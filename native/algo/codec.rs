@@ -14,6 +14,8 @@ pub const HEADER_LEN: usize = 4;
 #[repr(u8)]
 pub enum TypeId {
     HyperLogLog = 1,
+    TDigest = 2,
+    RollingAggregate = 3,
     WatermarkTracker = 4,
     WindowEngine = 5,
 }
@@ -22,6 +24,8 @@ impl TypeId {
     fn name(self) -> &'static str {
         match self {
             TypeId::HyperLogLog => "HyperLogLog",
+            TypeId::TDigest => "TDigest",
+            TypeId::RollingAggregate => "RollingAggregate",
             TypeId::WatermarkTracker => "WatermarkTracker",
             TypeId::WindowEngine => "WindowEngine",
         }
@@ -103,6 +107,12 @@ impl<'a> Reader<'a> {
     pub fn u32(&mut self, what: &str) -> Result<u32> {
         let b = self.take(4, what)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn u64(&mut self, what: &str) -> Result<u64> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8, what)?);
+        Ok(u64::from_le_bytes(a))
     }
 
     pub fn f64(&mut self, what: &str) -> Result<f64> {

@@ -5,6 +5,8 @@ pub mod codec;
 pub mod error;
 pub mod hash;
 pub mod hll;
+pub mod rolling;
+pub mod tdigest;
 pub mod watermark;
 pub mod window;
 

@@ -6,6 +6,8 @@
 mod errors;
 mod gil;
 mod hll;
+mod rolling;
+mod tdigest;
 mod watermark;
 
 use pyo3::prelude::*;
@@ -13,6 +15,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hll::PyHyperLogLog>()?;
+    m.add_class::<rolling::PyRollingAggregate>()?;
+    m.add_class::<tdigest::PyTDigest>()?;
     m.add_class::<watermark::PyWatermarkTracker>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -12,7 +12,7 @@ from datanexus.errors import (
     SerializationError,
     ServiceUnavailable,
 )
-from datanexus.sketches import HyperLogLog, WatermarkTracker
+from datanexus.sketches import HyperLogLog, RollingAggregate, TDigest, WatermarkTracker
 
 __all__ = [
     "ConfigError",
@@ -21,8 +21,10 @@ __all__ = [
     "IncompatibleSketches",
     "InvalidArgument",
     "InvalidType",
+    "RollingAggregate",
     "SerializationError",
     "ServiceUnavailable",
+    "TDigest",
     "WatermarkTracker",
     "__version__",
 ]

@@ -4,16 +4,18 @@ Import these types from :mod:`datanexus`, not from here. Checked against the bui
 ``mypy.stubtest`` in ``make lint``.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias, TypedDict, final
 
+import numpy as np
 import numpy.typing as npt
 
-__all__ = ["HyperLogLog", "WatermarkTracker", "__version__"]
+__all__ = ["HyperLogLog", "RollingAggregate", "TDigest", "WatermarkTracker", "__version__"]
 
 __version__: str
 
 _Item: TypeAlias = int | float | str | bytes | bytearray
+_Column: TypeAlias = Sequence[int | float] | npt.NDArray[Any]
 
 @final
 class HyperLogLog:
@@ -196,6 +198,215 @@ class WatermarkTracker:
     @classmethod
     def from_bytes(cls, data: bytes | bytearray) -> WatermarkTracker:
         """Read :meth:`to_bytes`; anything else raises
+        :class:`datanexus.SerializationError`."""
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+@final
+class RollingAggregate:
+    """Count, sum, mean, variance, min and max over a sliding time window.
+
+    Holds the points with ``ts > newest − window``, where ``newest`` is the largest
+    timestamp seen; timestamps are numbers in any consistent unit (epoch ms, seconds as
+    floats, ...). A point at or before ``newest − window`` when it arrives is ignored
+    and counted in :attr:`dropped`; a late point still inside the window is accepted and
+    leaves when its own time is up.
+
+    Timestamps and values are kept as exact 64-bit integers until the first float
+    arrives (window, timestamp or value), which turns that column into floats for good,
+    as numpy promotes a column: integer sums are then exact at any size (returned as
+    ``int``), float sums compensated (within a few ulps of ``math.fsum`` of the values
+    held, also after any number of evictions), and the variance is kept within ~1e-9
+    relative of the variance of the values held (it is recomputed from the points when
+    eviction would cost more accuracy than that).
+
+    Costs: an in-order point O(1) amortised, a late point O(log L) for L late points
+    held; every statistic O(1); 16 bytes per point held. Batches release the GIL.
+
+    ints beyond 64 signed bits raise :class:`datanexus.InvalidArgument` (pass a float),
+    NaN or ±inf anywhere raise :class:`datanexus.InvalidArgument`, other types
+    :class:`datanexus.InvalidType`. Not thread-safe: share one per key, not per thread.
+    """
+
+    def __new__(cls, window: int | float) -> RollingAggregate:
+        """A window of positive, finite length; anything else raises
+        :class:`datanexus.InvalidArgument`."""
+
+    def push(self, ts: int | float, value: int | float, /) -> None:
+        """Add one point (or count it in :attr:`dropped` if older than the window)."""
+
+    def push_many(self, ts: _Column, values: _Column) -> None:
+        """Add a batch: 1-D numpy arrays (int64 and float64 are read in place with the
+        GIL released; other int, uint and float dtypes are converted) or sequences of
+        numbers. The result is the state that ``push`` on each point in order gives
+        (float sums equal up to rounding); only the points that end inside the window
+        are stored, so a batch much longer than the window costs little more than a
+        scan. Different lengths raise :class:`datanexus.InvalidArgument`."""
+
+    @property
+    def window(self) -> int | float:
+        """The window length, in the timestamps' unit."""
+
+    @property
+    def count(self) -> int:
+        """Number of points held."""
+
+    def __len__(self) -> int: ...
+    @property
+    def sum(self) -> int | float:
+        """Sum of the values held: an exact ``int`` while every value was an int, else a
+        compensated float; ``0`` when empty."""
+
+    @property
+    def mean(self) -> float | None:
+        """Mean of the values held (sum / count), ``None`` when empty."""
+
+    @property
+    def variance(self) -> float | None:
+        """Population variance (divide by count), ``None`` when empty."""
+
+    @property
+    def sample_variance(self) -> float | None:
+        """Sample variance (divide by count − 1), ``None`` below two points."""
+
+    @property
+    def stddev(self) -> float | None:
+        """Population standard deviation, ``None`` when empty."""
+
+    @property
+    def min(self) -> int | float | None:
+        """Smallest value held, ``None`` when empty."""
+
+    @property
+    def max(self) -> int | float | None:
+        """Largest value held, ``None`` when empty."""
+
+    @property
+    def dropped(self) -> int:
+        """Points ignored because they were older than the window on arrival."""
+
+    @property
+    def newest(self) -> int | float | None:
+        """Largest timestamp seen (it stays after its point left), ``None`` at first."""
+
+    def clear(self) -> None:
+        """Forget every point, the newest timestamp and the dropped count; keep the
+        window, the number types and the memory already allocated."""
+
+    def copy(self) -> RollingAggregate: ...
+    def __copy__(self) -> RollingAggregate: ...
+    def __deepcopy__(self, memo: Any) -> RollingAggregate: ...
+    def to_bytes(self) -> bytes:
+        """Versioned image: ~100 bytes plus 16 per point held, running sums included,
+        so a restored aggregate gives the very same figures."""
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray) -> RollingAggregate:
+        """Read an image of :meth:`to_bytes`; corrupt, truncated, foreign or newer
+        images raise :class:`datanexus.SerializationError`."""
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+_Number: TypeAlias = float | int
+
+@final
+class TDigest:
+    """Quantile sketch: a merging t-digest (Dunning & Ertl 2019) of weighted values.
+
+    ``compression`` (10..10 000, default 200) sets the size: about 380 centroids and 4 KB
+    serialised for 10⁶ values at 200. Small inputs are exact: up to 100 values, and any
+    number of copies of few distinct values, ``quantile`` is the nearest rank
+    ``sorted[⌈q·n⌉ − 1]`` (p90 of 1..20 is 18). ``min`` and ``max`` are exact and are
+    ``quantile(0)`` and ``quantile(1)``; ``quantile`` is monotone in q and ``cdf`` in x.
+    At n = 10⁶ the rank error is a few 1e-5 from p50 to p99.9 and the value error at
+    p99.9 of lognormal data a few tenths of a percent.
+
+    Values must be finite: NaN or ±inf raise :class:`datanexus.InvalidArgument` (a
+    ``ValueError``), as do weights that are negative or not finite. Querying merges the
+    internal buffer; a digest is not safe to share between threads without a lock.
+    """
+
+    def __new__(cls, compression: float = 200.0) -> TDigest: ...
+    @property
+    def compression(self) -> float:
+        """The compression δ this digest was made with."""
+
+    @property
+    def count(self) -> float:
+        """The total weight added (the number of values when every weight is 1)."""
+
+    @property
+    def min(self) -> float:
+        """The smallest value, exactly; NaN when empty."""
+
+    @property
+    def max(self) -> float:
+        """The largest value, exactly; NaN when empty."""
+
+    @property
+    def sum(self) -> float:
+        """The weighted sum of the values, compensated (Neumaier); 0.0 when empty."""
+
+    @property
+    def mean(self) -> float:
+        """``sum / count``; NaN when empty."""
+
+    def is_empty(self) -> bool:
+        """True when no weight has been added (or merged in)."""
+
+    def add(self, x: _Number, /, weight: _Number | None = None) -> None:
+        """Add one value with weight 1 (or ``weight`` ≥ 0; 0 adds nothing)."""
+
+    def add_many(
+        self,
+        values: Sequence[_Number] | npt.NDArray[Any],
+        weights: Sequence[_Number] | npt.NDArray[Any] | None = None,
+    ) -> None:
+        """Add a batch: 1-D numpy arrays (float64 without a copy, other numeric dtypes
+        converted) or sequences, with the GIL released. Gives the same digest as ``add``
+        on each value in order. Everything is checked first: a NaN anywhere adds nothing.
+        """
+
+    def quantile(self, q: _Number) -> float:
+        """The value at quantile ``q`` in [0, 1] (NaN when empty); other q raise
+        :class:`datanexus.InvalidArgument`."""
+
+    def quantiles(self, qs: Sequence[_Number] | npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        """``quantile`` of each q, as a float64 array."""
+
+    def cdf(self, x: _Number) -> float:
+        """The fraction of the weight at or below ``x`` (NaN when empty): 0.0 below
+        ``min``, 1.0 from ``max`` on; ±inf are allowed, NaN is not."""
+
+    def merge(self, other: TDigest | None) -> None:
+        """Fold ``other`` in (it is untouched; ``None`` is a no-op). Compressions may
+        differ: this digest keeps its own."""
+
+    @staticmethod
+    def merge_all(digests: Iterable[TDigest], compression: float | None = None) -> TDigest:
+        """A new digest of all ``digests`` built in one pass, more accurate than merging
+        them one by one; its compression is ``compression`` or else the first digest's
+        (200 for none). The result does not depend on the order of ``digests``."""
+
+    def centroids(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """The centroids' means and weights, ascending by mean."""
+
+    def clear(self) -> None:
+        """Forget everything, keeping the compression."""
+
+    def copy(self) -> TDigest: ...
+    def __copy__(self) -> TDigest: ...
+    def __deepcopy__(self, memo: Any) -> TDigest: ...
+    def to_bytes(self) -> bytes:
+        """Our versioned image: about 10 bytes per centroid plus 53."""
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray) -> TDigest:
+        """Read an image of ``to_bytes``; anything else raises
         :class:`datanexus.SerializationError`."""
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
