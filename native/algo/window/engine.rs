@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::assign::sliding_starts;
 use super::batch::Batch;
-use super::measures::{Acc, Input, MeasureKind, Num, Value};
+use super::measures::{values, Acc, Input, MeasureKind, Num, Value};
 use super::spec::{Config, WindowKind};
 use super::MAX_TIME;
 use crate::algo::error::{Error, Result};
@@ -244,17 +244,18 @@ impl WindowEngine {
         self.series.len()
     }
 
-    /// Every held window, by series then start.
-    pub fn window_states(&self) -> Vec<WindowState> {
+    /// Every held window, by series then start. (Mutable because a digest merges its
+    /// buffer before it answers.)
+    pub fn window_states(&mut self) -> Vec<WindowState> {
         let mut out = Vec::with_capacity(self.windows.len());
         for (_, s) in self.series.iter() {
             for &(_, wid) in &s.windows {
-                let w = &self.windows[wid];
+                let w = &mut self.windows[wid];
                 out.push(WindowState {
                     key: s.key.clone(),
                     start: w.start,
                     end: w.end,
-                    values: w.accs.iter().map(Acc::value).collect(),
+                    values: values(&mut w.accs, &self.config.measures),
                     revision: w.revision,
                 });
             }
@@ -420,12 +421,7 @@ impl WindowEngine {
 
     /// A fresh window, registered for purging but in no series list yet.
     pub(super) fn new_window(&mut self, sid: u32, start: i64, end: i64) -> u32 {
-        let accs = self
-            .config
-            .measures
-            .iter()
-            .map(|m| Acc::new(m.kind))
-            .collect();
+        let accs = self.config.measures.iter().map(Acc::new).collect();
         let wid = self.windows.insert(Window {
             series: sid,
             start,
@@ -503,7 +499,7 @@ impl WindowEngine {
 
     fn emit(&mut self, wid: u32, out: &mut Output) {
         let w = &mut self.windows[wid];
-        let values: Vec<Value> = w.accs.iter().map(Acc::value).collect();
+        let values = values(&mut w.accs, &self.config.measures);
         let revision = w.revision.map_or(0, |r| r + 1);
         let previous = w.last.replace(values.clone());
         w.revision = Some(revision);

@@ -24,9 +24,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::batch::decode_key;
+use super::bytes::put_value;
+use super::bytes::{get_bool, get_i64, get_u64, get_value, put_i64, put_u32, put_u64};
 use super::engine::{Queue, Series, Window, WindowEngine};
-use super::measures::{get_bool, get_i64, get_u64, get_value, put_i64, put_u32, put_u64};
-use super::measures::{put_value, Acc};
+use super::measures::Acc;
 use super::spec::{Config, Params, WindowKind};
 use crate::algo::codec::{read_header, write_header, Reader, TypeId};
 use crate::algo::error::{Error, Result};
@@ -294,10 +295,11 @@ fn read_window(r: &mut Reader<'_>, e: &mut WindowEngine, sids: &[u32]) -> Result
     } else {
         None
     };
-    let kinds: Vec<_> = e.config.measures.iter().map(|m| m.kind).collect();
-    let accs = kinds
-        .into_iter()
-        .map(|k| Acc::decode(k, r))
+    let accs = e
+        .config
+        .measures
+        .iter()
+        .map(|m| Acc::decode(m, r))
         .collect::<Result<Vec<_>>>()?;
     let wid = e.new_window(sid, start, end);
     let w: &mut Window = &mut e.windows[wid];

@@ -6,9 +6,15 @@
 //! (Neumaier compensation), mean and standard deviation to rounding (Welford updates,
 //! Chan et al.'s parallel merge).
 //!
+//! Percentiles (`pNN(f)`) come from a t-digest (compression 200: exact nearest rank up
+//! to its exact-points limit, rank error ≤ 1e-4 beyond); the percentiles of one field
+//! share one digest.
+//!
 //! Adding a measure is local to this file: a [`MeasureKind`], its spec in [`parse_spec`],
 //! an [`Acc`] variant with its update, merge, value and bytes.
 
+use super::accs::{Extreme, PercentileAcc, RateAcc, SumAcc, Welford};
+use super::bytes::{get_u64, put_u32, put_u64};
 use crate::algo::codec::Reader;
 use crate::algo::error::{Error, Result};
 use crate::algo::hll::HyperLogLog;
@@ -32,7 +38,7 @@ pub enum Value {
     Float(f64),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum MeasureKind {
     Count,
     Sum,
@@ -42,6 +48,8 @@ pub enum MeasureKind {
     Stddev,
     Distinct,
     Rate,
+    /// The quantile q ∈ [0, 1] (`p99.9` is 0.999).
+    Percentile(f64),
 }
 
 const FUNCTIONS: [(&str, MeasureKind); 7] = [
@@ -54,7 +62,8 @@ const FUNCTIONS: [(&str, MeasureKind); 7] = [
     ("rate", MeasureKind::Rate),
 ];
 
-const ALLOWED: &str = "count, sum(f), min(f), max(f), mean(f), stddev(f), distinct(f), rate(f)";
+const ALLOWED: &str =
+    "count, sum(f), min(f), max(f), mean(f), stddev(f), pNN(f) (p50, p99, p99.9 …), distinct(f), rate(f)";
 
 /// A configured measure: its output name, its spec, what it computes and over which field.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,6 +74,9 @@ pub struct Measure {
     pub field: Option<String>,
     /// Index of `field` among the config's numeric or distinct fields.
     pub slot: usize,
+    /// For a percentile, the measure whose digest it reads when not its own (the first
+    /// percentile of the same field).
+    pub owner: Option<usize>,
 }
 
 /// Parses `"count"` or `"fn(field)"`; an error names the measure and what is allowed.
@@ -93,17 +105,25 @@ pub fn parse_spec(name: &str, spec: &str) -> Result<(MeasureKind, Option<String>
     if let Some(&(_, kind)) = FUNCTIONS.iter().find(|(f, _)| *f == func) {
         return Ok((kind, Some(field.to_string())));
     }
-    if is_percentile(func) {
-        return Err(bad(
-            "percentile measures (pNN) need the t-digest, which this build does not have yet",
-        ));
+    if let Some(q) = percentile(func) {
+        return match q {
+            Some(q) => Ok((MeasureKind::Percentile(q), Some(field.to_string()))),
+            None => Err(bad("a percentile must be between p0 and p100")),
+        };
     }
     Err(bad(&format!("unknown measure function {func:?}")))
 }
 
-fn is_percentile(func: &str) -> bool {
-    func.strip_prefix('p')
-        .is_some_and(|q| !q.is_empty() && q.chars().all(|c| c.is_ascii_digit() || c == '.'))
+/// `Some(q)` for `pNN` naming a percentile in 0..=100, `Some(None)` for a `pNN` out of
+/// range, None for anything else.
+fn percentile(func: &str) -> Option<Option<f64>> {
+    let digits = func.strip_prefix('p')?;
+    let well_formed = !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && !digits.starts_with('.')
+        && !digits.ends_with('.');
+    let pct: f64 = digits.parse().ok().filter(|_| well_formed)?;
+    Some((0.0..=100.0).contains(&pct).then_some(pct / 100.0))
 }
 
 /// What one event gives a measure: its field value, its distinct coupon (0: none) and
@@ -126,11 +146,17 @@ pub enum Acc {
     Stddev(Welford),
     Distinct(HyperLogLog),
     Rate(RateAcc),
+    Percentile(PercentileAcc),
+    /// A percentile answered from another measure's digest: no state of its own.
+    SharedPercentile,
 }
 
 impl Acc {
-    pub fn new(kind: MeasureKind) -> Self {
-        match kind {
+    pub fn new(measure: &Measure) -> Self {
+        if measure.owner.is_some() {
+            return Acc::SharedPercentile;
+        }
+        match measure.kind {
             MeasureKind::Count => Acc::Count(0),
             MeasureKind::Sum => Acc::Sum(SumAcc::default()),
             MeasureKind::Min => Acc::Min(Extreme::default()),
@@ -141,19 +167,7 @@ impl Acc {
                 Acc::Distinct(HyperLogLog::new(DISTINCT_PRECISION).expect("a valid precision"))
             }
             MeasureKind::Rate => Acc::Rate(RateAcc::default()),
-        }
-    }
-
-    pub fn kind(&self) -> MeasureKind {
-        match self {
-            Acc::Count(_) => MeasureKind::Count,
-            Acc::Sum(_) => MeasureKind::Sum,
-            Acc::Min(_) => MeasureKind::Min,
-            Acc::Max(_) => MeasureKind::Max,
-            Acc::Mean(_) => MeasureKind::Mean,
-            Acc::Stddev(_) => MeasureKind::Stddev,
-            Acc::Distinct(_) => MeasureKind::Distinct,
-            Acc::Rate(_) => MeasureKind::Rate,
+            MeasureKind::Percentile(_) => Acc::Percentile(PercentileAcc::default()),
         }
     }
 
@@ -175,6 +189,8 @@ impl Acc {
                 }
             }
             Acc::Rate(r) => r.add(input.ts, input.num),
+            Acc::Percentile(p) => p.add(input.num),
+            Acc::SharedPercentile => {}
         }
     }
 
@@ -190,24 +206,26 @@ impl Acc {
                 a.merge(b).expect("distinct sketches share their precision")
             }
             (Acc::Rate(a), Acc::Rate(b)) => a.merge(b),
-            (a, b) => unreachable!("merging {:?} into {:?}", b.kind(), a.kind()),
+            (Acc::Percentile(a), Acc::Percentile(b)) => a.merge(b),
+            (Acc::SharedPercentile, Acc::SharedPercentile) => {}
+            (a, b) => unreachable!("merging {b:?} into {a:?}"),
         }
     }
 
-    pub fn value(&self) -> Value {
+    /// The value of a measure whose value needs no other measure's state.
+    fn value(&mut self) -> Value {
         match self {
             Acc::Count(n) => Value::Int(i128::from(*n)),
             Acc::Sum(s) => s.total(),
             Acc::Min(e) => e.value(true),
             Acc::Max(e) => e.value(false),
-            Acc::Mean(s) => match s.total() {
-                Value::Null => Value::Null,
-                Value::Int(v) => Value::Float(v as f64 / s.n as f64),
-                Value::Float(v) => Value::Float(v / s.n as f64),
-            },
+            Acc::Mean(s) => s.mean(),
             Acc::Stddev(w) => w.stddev(),
             Acc::Distinct(h) => Value::Float(h.estimate()),
             Acc::Rate(r) => r.per_second(),
+            Acc::Percentile(_) | Acc::SharedPercentile => {
+                unreachable!("percentiles are valued by `values`")
+            }
         }
     }
 
@@ -216,43 +234,29 @@ impl Acc {
             Acc::Count(n) => put_u64(out, *n),
             Acc::Sum(s) | Acc::Mean(s) => s.encode(out),
             Acc::Min(e) | Acc::Max(e) => e.encode(out),
-            Acc::Stddev(w) => {
-                put_u64(out, w.n);
-                put_f64(out, w.mean);
-                put_f64(out, w.m2);
-            }
+            Acc::Stddev(w) => w.encode(out),
             Acc::Distinct(h) => {
                 let bytes = h.to_bytes();
                 put_u32(out, bytes.len() as u32);
                 out.extend_from_slice(&bytes);
             }
-            Acc::Rate(r) => {
-                for end in [r.first, r.last] {
-                    match end {
-                        None => out.push(0),
-                        Some((t, v)) => {
-                            out.push(1);
-                            put_i64(out, t);
-                            put_num(out, v);
-                        }
-                    }
-                }
-            }
+            Acc::Rate(r) => r.encode(out),
+            Acc::Percentile(p) => p.encode(out),
+            Acc::SharedPercentile => {}
         }
     }
 
-    pub fn decode(kind: MeasureKind, r: &mut Reader<'_>) -> Result<Self> {
-        Ok(match kind {
+    pub fn decode(measure: &Measure, r: &mut Reader<'_>) -> Result<Self> {
+        if measure.owner.is_some() {
+            return Ok(Acc::SharedPercentile);
+        }
+        Ok(match measure.kind {
             MeasureKind::Count => Acc::Count(get_u64(r, "count")?),
             MeasureKind::Sum => Acc::Sum(SumAcc::decode(r)?),
             MeasureKind::Mean => Acc::Mean(SumAcc::decode(r)?),
             MeasureKind::Min => Acc::Min(Extreme::decode(r)?),
             MeasureKind::Max => Acc::Max(Extreme::decode(r)?),
-            MeasureKind::Stddev => Acc::Stddev(Welford {
-                n: get_u64(r, "stddev count")?,
-                mean: r.f64("stddev mean")?,
-                m2: r.f64("stddev m2")?,
-            }),
+            MeasureKind::Stddev => Acc::Stddev(Welford::decode(r)?),
             MeasureKind::Distinct => {
                 let len = r.u32("distinct sketch length")? as usize;
                 let h = HyperLogLog::from_bytes(r.take(len, "distinct sketch")?)?;
@@ -264,385 +268,21 @@ impl Acc {
                 }
                 Acc::Distinct(h)
             }
-            MeasureKind::Rate => {
-                let mut ends = [None, None];
-                for end in &mut ends {
-                    *end = match r.u8("rate flag")? {
-                        0 => None,
-                        1 => Some((get_i64(r, "rate time")?, get_num(r)?)),
-                        f => return Err(Error::corrupt(format!("rate flag {f}"))),
-                    };
-                }
-                Acc::Rate(RateAcc {
-                    first: ends[0],
-                    last: ends[1],
-                })
-            }
+            MeasureKind::Rate => Acc::Rate(RateAcc::decode(r)?),
+            MeasureKind::Percentile(_) => Acc::Percentile(PercentileAcc::decode(r)?),
         })
     }
 }
 
-/// Exact integer sum (i128) beside a compensated float sum, and the count of values.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SumAcc {
-    n: u64,
-    int: i128,
-    float: f64,
-    comp: f64,
-    /// True once a float (or an integer overflowing i128) went into `float`.
-    floats: bool,
-}
-
-impl SumAcc {
-    fn add(&mut self, v: Num) {
-        match v {
-            Num::Null => return,
-            Num::Int(x) => match self.int.checked_add(i128::from(x)) {
-                Some(s) => self.int = s,
-                None => self.add_float(x as f64),
+/// The values of a window's measures, in order.
+pub fn values(accs: &mut [Acc], measures: &[Measure]) -> Vec<Value> {
+    (0..accs.len())
+        .map(|i| match measures[i].kind {
+            MeasureKind::Percentile(q) => match &mut accs[measures[i].owner.unwrap_or(i)] {
+                Acc::Percentile(p) => p.quantile(q),
+                other => unreachable!("a percentile owner holding {other:?}"),
             },
-            Num::Float(x) => self.add_float(x),
-        }
-        self.n += 1;
-    }
-
-    /// Neumaier's variant of Kahan summation: the lost low-order part goes to `comp`.
-    fn add_float(&mut self, x: f64) {
-        self.floats = true;
-        let t = self.float + x;
-        if self.float.abs() >= x.abs() {
-            self.comp += (self.float - t) + x;
-        } else {
-            self.comp += (x - t) + self.float;
-        }
-        self.float = t;
-    }
-
-    fn merge(&mut self, o: &SumAcc) {
-        self.n += o.n;
-        match self.int.checked_add(o.int) {
-            Some(s) => self.int = s,
-            None => self.add_float(o.int as f64),
-        }
-        if o.floats {
-            self.add_float(o.float);
-            self.comp += o.comp;
-        }
-    }
-
-    fn total(&self) -> Value {
-        if self.n == 0 {
-            Value::Null
-        } else if !self.floats {
-            Value::Int(self.int)
-        } else {
-            Value::Float((self.float + self.comp) + self.int as f64)
-        }
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        put_u64(out, self.n);
-        out.extend_from_slice(&self.int.to_le_bytes());
-        put_f64(out, self.float);
-        put_f64(out, self.comp);
-        out.push(u8::from(self.floats));
-    }
-
-    fn decode(r: &mut Reader<'_>) -> Result<Self> {
-        let n = get_u64(r, "sum count")?;
-        let mut int = [0u8; 16];
-        int.copy_from_slice(r.take(16, "integer sum")?);
-        Ok(Self {
-            n,
-            int: i128::from_le_bytes(int),
-            float: r.f64("float sum")?,
-            comp: r.f64("sum compensation")?,
-            floats: get_bool(r, "sum flag")?,
+            _ => accs[i].value(),
         })
-    }
-}
-
-/// The least (or greatest) integer and float seen, kept apart so that neither loses
-/// precision; the value compares them exactly and prefers the integer on a tie.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Extreme {
-    int: Option<i64>,
-    float: Option<f64>,
-}
-
-impl Extreme {
-    fn add(&mut self, v: Num, min: bool) {
-        match v {
-            Num::Null => {}
-            Num::Int(x) => {
-                self.int = Some(match self.int {
-                    Some(c) if (x < c) != min || x == c => c,
-                    _ => x,
-                })
-            }
-            Num::Float(x) => self.add_float(x, min),
-        }
-    }
-
-    fn add_float(&mut self, x: f64, min: bool) {
-        // NaN is sticky: it propagates rather than vanishing (REQUIREMENTS DEC-8).
-        self.float = Some(match self.float {
-            Some(c) if c.is_nan() => c,
-            Some(c) if !x.is_nan() && !(if min { x < c } else { x > c }) => c,
-            _ => x,
-        });
-    }
-
-    fn merge(&mut self, o: &Extreme, min: bool) {
-        if let Some(i) = o.int {
-            self.add(Num::Int(i), min);
-        }
-        if let Some(f) = o.float {
-            self.add_float(f, min);
-        }
-    }
-
-    fn value(&self, min: bool) -> Value {
-        match (self.int, self.float) {
-            (None, None) => Value::Null,
-            (Some(i), None) => Value::Int(i128::from(i)),
-            (None, Some(f)) => Value::Float(f),
-            (Some(_), Some(f)) if f.is_nan() => Value::Float(f),
-            (Some(i), Some(f)) => {
-                let float_wins = match cmp_int_float(i, f) {
-                    std::cmp::Ordering::Less => !min,
-                    std::cmp::Ordering::Greater => min,
-                    std::cmp::Ordering::Equal => false,
-                };
-                if float_wins {
-                    Value::Float(f)
-                } else {
-                    Value::Int(i128::from(i))
-                }
-            }
-        }
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.push(u8::from(self.int.is_some()) | u8::from(self.float.is_some()) << 1);
-        put_i64(out, self.int.unwrap_or(0));
-        put_f64(out, self.float.unwrap_or(0.0));
-    }
-
-    fn decode(r: &mut Reader<'_>) -> Result<Self> {
-        let flags = r.u8("extreme flags")?;
-        if flags > 3 {
-            return Err(Error::corrupt(format!("extreme flags {flags}")));
-        }
-        let int = get_i64(r, "integer extreme")?;
-        let float = r.f64("float extreme")?;
-        Ok(Self {
-            int: (flags & 1 != 0).then_some(int),
-            float: (flags & 2 != 0).then_some(float),
-        })
-    }
-}
-
-/// `i` compared with a non-NaN `f`, exactly (no rounding of `i` to f64).
-pub fn cmp_int_float(i: i64, f: f64) -> std::cmp::Ordering {
-    use std::cmp::Ordering::*;
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if f >= TWO_63 {
-        return Less;
-    }
-    if f < -TWO_63 {
-        return Greater;
-    }
-    let whole = f.trunc();
-    match i.cmp(&(whole as i64)) {
-        Equal if f > whole => Less,
-        Equal if f < whole => Greater,
-        other => other,
-    }
-}
-
-/// Welford's running mean and sum of squared deviations; sample standard deviation.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Welford {
-    n: u64,
-    mean: f64,
-    m2: f64,
-}
-
-impl Welford {
-    fn add(&mut self, x: f64) {
-        self.n += 1;
-        let d = x - self.mean;
-        self.mean += d / self.n as f64;
-        self.m2 += d * (x - self.mean);
-    }
-
-    /// Chan, Golub and LeVeque's pairwise combination.
-    fn merge(&mut self, o: &Welford) {
-        if o.n == 0 {
-            return;
-        }
-        if self.n == 0 {
-            *self = o.clone();
-            return;
-        }
-        let (na, nb) = (self.n as f64, o.n as f64);
-        let n = na + nb;
-        let d = o.mean - self.mean;
-        self.mean += d * (nb / n);
-        self.m2 += o.m2 + d * d * (na * nb / n);
-        self.n += o.n;
-    }
-
-    fn stddev(&self) -> Value {
-        if self.n < 2 {
-            return Value::Null;
-        }
-        Value::Float((self.m2.max(0.0) / (self.n - 1) as f64).sqrt())
-    }
-}
-
-/// A counter's earliest and latest samples, `(time, value)`; ties in time keep the
-/// smaller value as the first and the larger as the last, so arrival order never matters.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RateAcc {
-    first: Option<(i64, Num)>,
-    last: Option<(i64, Num)>,
-}
-
-fn num_f64(v: Num) -> f64 {
-    match v {
-        Num::Null => f64::NAN,
-        Num::Int(i) => i as f64,
-        Num::Float(f) => f,
-    }
-}
-
-fn sample_cmp(a: (i64, Num), b: (i64, Num)) -> std::cmp::Ordering {
-    a.0.cmp(&b.0)
-        .then_with(|| num_f64(a.1).total_cmp(&num_f64(b.1)))
-}
-
-impl RateAcc {
-    fn add(&mut self, t: i64, v: Num) {
-        if v == Num::Null {
-            return;
-        }
-        let s = (t, v);
-        if self.first.is_none_or(|f| sample_cmp(s, f).is_lt()) {
-            self.first = Some(s);
-        }
-        if self.last.is_none_or(|l| sample_cmp(s, l).is_gt()) {
-            self.last = Some(s);
-        }
-    }
-
-    fn merge(&mut self, o: &RateAcc) {
-        for s in [o.first, o.last].into_iter().flatten() {
-            self.add(s.0, s.1);
-        }
-    }
-
-    /// Increase per second between the first and last samples; a decrease is a counter
-    /// reset (the increase is then the last value). One sample or no elapsed time → 0.
-    fn per_second(&self) -> Value {
-        let (Some((t0, v0)), Some((t1, v1))) = (self.first, self.last) else {
-            return Value::Null;
-        };
-        if t1 <= t0 {
-            return Value::Float(0.0);
-        }
-        let increase = match (v0, v1) {
-            (Num::Int(a), Num::Int(b)) => (i128::from(b) - i128::from(a)) as f64,
-            _ => num_f64(v1) - num_f64(v0),
-        };
-        let increase = if increase < 0.0 {
-            num_f64(v1).max(0.0)
-        } else {
-            increase
-        };
-        Value::Float(increase * 1000.0 / (t1 - t0) as f64)
-    }
-}
-
-pub fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-pub fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-pub fn put_i64(out: &mut Vec<u8>, v: i64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-pub fn put_f64(out: &mut Vec<u8>, v: f64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-pub fn get_u64(r: &mut Reader<'_>, what: &str) -> Result<u64> {
-    let b = r.take(8, what)?;
-    Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
-}
-
-pub fn get_i64(r: &mut Reader<'_>, what: &str) -> Result<i64> {
-    let b = r.take(8, what)?;
-    Ok(i64::from_le_bytes(b.try_into().expect("8 bytes")))
-}
-
-pub fn get_bool(r: &mut Reader<'_>, what: &str) -> Result<bool> {
-    match r.u8(what)? {
-        0 => Ok(false),
-        1 => Ok(true),
-        v => Err(Error::corrupt(format!("{what}: {v} is not a boolean"))),
-    }
-}
-
-pub fn put_value(out: &mut Vec<u8>, v: Value) {
-    match v {
-        Value::Null => out.push(0),
-        Value::Int(i) => {
-            out.push(1);
-            out.extend_from_slice(&i.to_le_bytes());
-        }
-        Value::Float(f) => {
-            out.push(2);
-            put_f64(out, f);
-        }
-    }
-}
-
-pub fn get_value(r: &mut Reader<'_>) -> Result<Value> {
-    Ok(match r.u8("value tag")? {
-        0 => Value::Null,
-        1 => {
-            let b = r.take(16, "integer value")?;
-            Value::Int(i128::from_le_bytes(b.try_into().expect("16 bytes")))
-        }
-        2 => Value::Float(r.f64("float value")?),
-        t => return Err(Error::corrupt(format!("value tag {t}"))),
-    })
-}
-
-fn put_num(out: &mut Vec<u8>, v: Num) {
-    match v {
-        Num::Null => out.push(0),
-        Num::Int(i) => {
-            out.push(1);
-            put_i64(out, i);
-        }
-        Num::Float(f) => {
-            out.push(2);
-            put_f64(out, f);
-        }
-    }
-}
-
-fn get_num(r: &mut Reader<'_>) -> Result<Num> {
-    Ok(match r.u8("number tag")? {
-        1 => Num::Int(get_i64(r, "integer")?),
-        2 => Num::Float(r.f64("float")?),
-        t => return Err(Error::corrupt(format!("number tag {t}"))),
-    })
+        .collect()
 }

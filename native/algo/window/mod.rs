@@ -35,8 +35,10 @@
 //! Choose something else for processing-time windows (no watermark needed), for
 //! count-based windows, or when every event must produce an output (a rolling aggregate).
 
+mod accs;
 mod assign;
 pub mod batch;
+mod bytes;
 mod engine;
 mod format;
 pub mod measures;

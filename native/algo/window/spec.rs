@@ -159,12 +159,20 @@ impl Config {
                 (Some(f), MeasureKind::Distinct) => slot_of(&mut distinct_fields, f),
                 (Some(f), _) => slot_of(&mut numeric_fields, f),
             };
+            // The percentiles of one field share the first one's digest.
+            let owner = parsed.iter().position(|m: &Measure| {
+                matches!(kind, MeasureKind::Percentile(_))
+                    && matches!(m.kind, MeasureKind::Percentile(_))
+                    && m.owner.is_none()
+                    && m.field == field
+            });
             parsed.push(Measure {
                 name: name.clone(),
                 spec: spec.trim().to_string(),
                 kind,
                 field,
                 slot,
+                owner,
             });
         }
         Ok(Self {

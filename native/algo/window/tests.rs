@@ -1,8 +1,9 @@
 //! Scenario tests: the REQUIREMENTS examples and every bullet of the semantics. Laws
 //! over random streams are in `tests_props.rs`; the image format in `tests_format.rs`.
 
+use super::accs::cmp_int_float;
 use super::batch::{decode_key, push_key_part, KeyPart};
-use super::measures::{cmp_int_float, Num, Value};
+use super::measures::{Num, Value};
 use super::*;
 use crate::algo::error::ErrorKind;
 use crate::algo::watermark::PartitionRef;
@@ -10,7 +11,7 @@ use crate::algo::watermark::PartitionRef;
 pub const P: PartitionRef<'static> = PartitionRef::Str("p");
 
 /// Measures of the test engines: n = count, s = sum(v), lo = min(v), hi = max(v),
-/// u = distinct(u).
+/// u = distinct(u), p50 and p90 of v.
 pub fn config(kind: WindowKind, ooo: i64, lateness: i64) -> Config {
     config_with(kind, ooo, lateness, None, DEFAULT_MAX_OPEN_WINDOWS)
 }
@@ -37,6 +38,8 @@ pub fn config_with(
         ("lo", "min(v)"),
         ("hi", "max(v)"),
         ("u", "distinct(u)"),
+        ("p50", "p50(v)"),
+        ("p90", "p90(v)"),
     ];
     let measures: Vec<(String, String)> = measures
         .iter()
@@ -556,7 +559,9 @@ fn measure_specs_are_validated_with_messages_naming_them() {
     let params = config(WindowKind::tumbling(10).unwrap(), 0, 0).params();
     let cases = [
         ("median(x)", "unknown measure function \"median\""),
-        ("p99(latency)", "t-digest"),
+        ("p101(latency)", "between p0 and p100"),
+        ("p9x(latency)", "unknown measure function"),
+        ("p(latency)", "unknown measure function"),
         ("sum", "unknown measure"),
         ("sum(x", "closing parenthesis"),
         ("sum()", "one field name"),
@@ -592,4 +597,48 @@ fn measure_specs_are_validated_with_messages_naming_them() {
         (ok.numeric_fields.clone(), ok.distinct_fields.clone()),
         (vec!["v".to_string()], vec!["v".to_string()])
     );
+}
+
+#[test]
+fn sketch_4_percentiles_are_nearest_rank_and_share_a_digest() {
+    let params = config(WindowKind::tumbling(1 << 40).unwrap(), 0, 0).params();
+    let specs = [
+        ("p90", "p90(v)"),
+        ("p50", "p50(v)"),
+        ("top", "p100(v)"),
+        ("w", "p99.9(w)"),
+    ];
+    let specs: Vec<(String, String)> = specs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let c = Config::new(params, &specs).unwrap();
+    let owners: Vec<Option<usize>> = c.measures.iter().map(|m| m.owner).collect();
+    assert_eq!(
+        owners,
+        [None, Some(0), Some(0), None],
+        "one digest per field"
+    );
+    let mut e = WindowEngine::new(c).unwrap();
+    let mut bt = Batch::new(2, 0);
+    for v in (1..=20).rev() {
+        bt.push(v, &key("a"), &[Num::Int(v), Num::Null], &[]);
+    }
+    let mut out = Output::default();
+    e.process(P, &bt, None, None, None, &mut out).unwrap();
+    e.flush(&mut out);
+    let values = &out.results[0].values;
+    assert_eq!(
+        values[..3],
+        [Value::Float(18.0), Value::Float(10.0), Value::Float(20.0)]
+    );
+    assert_eq!(values[3], Value::Null, "no values of w");
+    let back = WindowEngine::from_bytes(&e.to_bytes()).unwrap();
+    assert_eq!(back.to_bytes(), e.to_bytes());
+    let nan = value(
+        &mut measure_engine("p50(v)"),
+        &[(0, Num::Int(1)), (1, Num::Float(f64::INFINITY))],
+        0,
+    );
+    assert!(matches!(nan, Value::Float(f) if f.is_nan()), "DEC-8");
 }
