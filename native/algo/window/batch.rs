@@ -5,7 +5,9 @@
 //! encoded as tagged bytes: equal tuples give equal bytes, so the bytes serve as the map
 //! key, the routing hash input and the snapshot form.
 
+use super::bytes::{get_i64, put_i64, put_u32};
 use super::measures::Num;
+use crate::algo::codec::Reader;
 use crate::algo::error::{Error, Result};
 use crate::algo::hash::{canonical_f64_bits, murmur3_u64, murmur3_x64_128, DEFAULT_SEED};
 use crate::algo::hll::sparse;
@@ -60,6 +62,66 @@ impl Batch {
         for (column, &c) in self.coupons.iter_mut().zip(coupons) {
             column.push(c);
         }
+    }
+}
+
+impl Batch {
+    /// Appends a compact image (for moving a batch between processes).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_u32(out, self.len() as u32);
+        put_u32(out, self.nums.len() as u32);
+        put_u32(out, self.coupons.len() as u32);
+        for i in 0..self.len() {
+            put_i64(out, self.ts[i]);
+            let key = self.key(i);
+            put_u32(out, key.len() as u32);
+            out.extend_from_slice(key);
+            for column in &self.nums {
+                match column[i] {
+                    Num::Null => out.push(0),
+                    Num::Int(v) => {
+                        out.push(1);
+                        put_i64(out, v);
+                    }
+                    Num::Float(v) => {
+                        out.push(2);
+                        out.extend_from_slice(&v.to_le_bytes());
+                    }
+                }
+            }
+            for column in &self.coupons {
+                put_u32(out, column[i]);
+            }
+        }
+    }
+
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let len = r.u32("batch length")?;
+        let numeric = r.u32("numeric fields")? as usize;
+        let distinct = r.u32("distinct fields")? as usize;
+        if numeric > 1 << 16 || distinct > 1 << 16 {
+            return Err(Error::corrupt("too many fields in a batch image"));
+        }
+        let mut b = Batch::new(numeric, distinct);
+        let (mut nums, mut coupons) = (vec![Num::Null; numeric], vec![0u32; distinct]);
+        for _ in 0..len {
+            let ts = get_i64(r, "time")?;
+            let key_len = r.u32("key length")? as usize;
+            let key = r.take(key_len, "key")?;
+            for n in nums.iter_mut() {
+                *n = match r.u8("number tag")? {
+                    0 => Num::Null,
+                    1 => Num::Int(get_i64(r, "integer")?),
+                    2 => Num::Float(r.f64("float")?),
+                    t => return Err(Error::corrupt(format!("number tag {t}"))),
+                };
+            }
+            for c in coupons.iter_mut() {
+                *c = r.u32("coupon")?;
+            }
+            b.push(ts, key, &nums, &coupons);
+        }
+        Ok(b)
     }
 }
 

@@ -324,6 +324,25 @@ impl WindowEngine {
         Ok(())
     }
 
+    /// Processes one shard's part of a routed batch (see `route.rs`).
+    pub fn process_routed(
+        &mut self,
+        part: &super::Routed,
+        now: Option<i64>,
+        out: &mut Output,
+    ) -> Result<()> {
+        let announce: Vec<PartitionRef<'_>> = part.announce.iter().map(|p| p.as_ref()).collect();
+        self.expect_partitions(&announce)?;
+        self.process(
+            part.partition.as_ref(),
+            &part.batch,
+            Some(&part.max_before),
+            part.batch_max,
+            now,
+            out,
+        )
+    }
+
     /// Advances the clock for idleness; emits what an idle partition was holding back.
     pub fn tick(&mut self, now: i64, out: &mut Output) -> Result<()> {
         if let Some(w) = self.tracker.tick(Time::Int(now))? {

@@ -83,7 +83,7 @@ pub struct Measure {
 pub fn parse_spec(name: &str, spec: &str) -> Result<(MeasureKind, Option<String>)> {
     let bad = |why: &str| {
         Error::invalid_argument(format!(
-            "measure {name:?}: {why} in {spec:?}; the measures are {ALLOWED}"
+            "measure '{name}': {why} in '{spec}'; the measures are {ALLOWED}"
         ))
     };
     if name.is_empty() {
@@ -111,7 +111,7 @@ pub fn parse_spec(name: &str, spec: &str) -> Result<(MeasureKind, Option<String>
             None => Err(bad("a percentile must be between p0 and p100")),
         };
     }
-    Err(bad(&format!("unknown measure function {func:?}")))
+    Err(bad(&format!("unknown measure function '{func}'")))
 }
 
 /// `Some(q)` for `pNN` naming a percentile in 0..=100, `Some(None)` for a `pNN` out of

@@ -42,6 +42,7 @@ mod bytes;
 mod engine;
 mod format;
 pub mod measures;
+pub mod route;
 mod session;
 pub mod spec;
 pub mod time;
@@ -57,6 +58,7 @@ pub use assign::{sliding_starts, tumbling_start};
 pub use batch::{Batch, KeyPart};
 pub use engine::{Emission, Output, Stats, WindowEngine, WindowState};
 pub use measures::{MeasureKind, Num, Value};
+pub use route::{Routed, Router};
 pub use spec::{Config, Params, WindowKind, DEFAULT_MAX_OPEN_WINDOWS};
 
 /// The largest event time magnitude, in ms: where float64 stops being exact.

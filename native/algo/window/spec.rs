@@ -135,7 +135,7 @@ impl Config {
         }
         if let Some(dup) = first_duplicate(&params.group_by) {
             return Err(Error::invalid_argument(format!(
-                "group_by names the field {dup:?} twice"
+                "group_by names the field '{dup}' twice"
             )));
         }
         if measures.is_empty() {
@@ -146,7 +146,7 @@ impl Config {
         let names: Vec<String> = measures.iter().map(|(n, _)| n.clone()).collect();
         if let Some(dup) = first_duplicate(&names) {
             return Err(Error::invalid_argument(format!(
-                "the measure name {dup:?} is used twice"
+                "the measure name '{dup}' is used twice"
             )));
         }
         let mut numeric_fields = Vec::new();

@@ -4,6 +4,7 @@
 use super::accs::cmp_int_float;
 use super::batch::{decode_key, push_key_part, KeyPart};
 use super::measures::{Num, Value};
+use super::route::Router;
 use super::*;
 use crate::algo::error::ErrorKind;
 use crate::algo::watermark::PartitionRef;
@@ -558,7 +559,7 @@ fn min_and_max_compare_ints_and_floats_exactly() {
 fn measure_specs_are_validated_with_messages_naming_them() {
     let params = config(WindowKind::tumbling(10).unwrap(), 0, 0).params();
     let cases = [
-        ("median(x)", "unknown measure function \"median\""),
+        ("median(x)", "unknown measure function 'median'"),
         ("p101(latency)", "between p0 and p100"),
         ("p9x(latency)", "unknown measure function"),
         ("p(latency)", "unknown measure function"),
@@ -641,4 +642,55 @@ fn sketch_4_percentiles_are_nearest_rank_and_share_a_digest() {
         0,
     );
     assert!(matches!(nan, Value::Float(f) if f.is_nan()), "DEC-8");
+}
+
+#[test]
+fn markers_reach_shards_without_events_exactly_at_window_ends() {
+    let c = config(WindowKind::tumbling(10_000).unwrap(), 0, 5_000);
+    let mut router = Router::new(&c, 2).unwrap();
+    // Two keys of different shards.
+    let (a, b) = (0..100)
+        .map(|i| format!("k{i}"))
+        .flat_map(|x| (0..100).map(move |j| (x.clone(), format!("k{j}"))))
+        .find(|(x, y)| batch::shard_of(&key(x), 2) == 0 && batch::shard_of(&key(y), 2) == 1)
+        .unwrap();
+    let mut engines = [
+        WindowEngine::new(c.clone()).unwrap(),
+        WindowEngine::new(c).unwrap(),
+    ];
+    let mut emitted = Vec::new();
+    for (events, shards) in [
+        (vec![(1_000, a.as_str(), 1), (1_000, b.as_str(), 1)], 2),
+        (vec![(4_999, a.as_str(), 1)], 1),
+        (vec![(10_000, a.as_str(), 1)], 2),
+        (vec![(10_001, a.as_str(), 1)], 1),
+        (vec![(15_000, a.as_str(), 1)], 1),
+        (vec![(15_001, a.as_str(), 1)], 2), // past end + lateness: b's state can go
+    ] {
+        let parts = router.split(P, &[], &batch(&events), None);
+        assert_eq!(parts.len(), shards, "{events:?}");
+        for (shard, part) in parts {
+            let mut out = Output::default();
+            engines[shard as usize]
+                .process_routed(&part, None, &mut out)
+                .unwrap();
+            emitted.extend(brief(&out));
+        }
+    }
+    assert_eq!(
+        emitted.len(),
+        2,
+        "both windows at watermark 10000: {emitted:?}"
+    );
+    assert_eq!(engines[1].window_count(), 0, "purged on the marker");
+    // Sessions end anywhere: every batch reaches every shard.
+    let c = config(WindowKind::session(5_000).unwrap(), 0, 0);
+    let mut router = Router::new(&c, 4).unwrap();
+    assert_eq!(router.split(P, &[], &batch(&[(1, "x", 1)]), None).len(), 4);
+    assert_eq!(router.split(P, &[], &batch(&[(2, "x", 1)]), None).len(), 4);
+    assert!(
+        router.split(P, &[], &Batch::new(1, 1), None).is_empty(),
+        "nothing to tell"
+    );
+    assert!(Router::new(&config(WindowKind::tumbling(1).unwrap(), 0, 0), 0).is_err());
 }

@@ -45,6 +45,21 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The proleptic Gregorian date of a day count from 1970-01-01 (the inverse of
+/// [`days_from_civil`]).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 pub fn days_in_month(year: i64, month: u32) -> u32 {
     match month {
         2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
@@ -71,9 +86,9 @@ pub fn civil_to_ms(
 /// space separator accepted) to epoch ms. An offset is required: a time without one is
 /// ambiguous. Digits past the millisecond are dropped.
 pub fn parse_rfc3339(s: &str) -> Result<i64, Reason> {
-    let bad = |why: &str| format!("event time {s:?} is not an RFC 3339 date-time: {why}");
+    let bad = |why: &str| format!("event time '{s}' is not an RFC 3339 date-time: {why}");
     let b = s.as_bytes();
-    if b.len() < 20 {
+    if b.len() < 19 {
         return Err(bad(
             "too short (expected YYYY-MM-DDTHH:MM:SS and an offset)",
         ));
@@ -113,7 +128,7 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, Reason> {
     }
     let mut i = 19;
     let mut millis = 0;
-    if b[i] == b'.' {
+    if b.get(i) == Some(&b'.') {
         i += 1;
         let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
         if digits == 0 {
@@ -231,6 +246,7 @@ mod tests {
             let day = (days - days_from_civil(year, month, 1)) as u32 + 1;
             prop_assert!(day <= days_in_month(year, month));
             prop_assert_eq!(days_from_civil(year, month, day), days);
+            prop_assert_eq!(civil_from_days(days), (year, month, day));
         }
     }
 }
