@@ -13,12 +13,14 @@ use super::window_read::Reader;
 use super::window_result::{key_tuple, utc_datetime, values_dict, PyWindowResult};
 use super::window_router::PyShardBatch;
 use crate::algo::watermark::PartitionKey;
+use crate::algo::window::json::JsonReader;
 use crate::algo::window::{Config, Output, Params, WindowEngine, WindowKind};
 
 #[pyclass(name = "WindowEngine", module = "datanexus")]
 pub struct PyWindowEngine {
     pub(super) inner: WindowEngine,
     pub(super) reader: Reader,
+    pub(super) json: JsonReader,
     pub(super) names: Vec<Py<PyString>>,
 }
 
@@ -147,6 +149,56 @@ fn string_list(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
         .collect()
 }
 
+type Objects<'py> = Vec<Bound<'py, PyAny>>;
+
+/// The documents of a raw batch as given, and each as a bytes or str object to read
+/// (a bytearray, which could change under us, is copied).
+pub(super) fn json_docs<'py>(docs: &Bound<'py, PyAny>) -> PyResult<(Objects<'py>, Objects<'py>)> {
+    let py = docs.py();
+    if docs.is_instance_of::<PyBytes>() || docs.is_instance_of::<PyString>() {
+        return Err(invalid_type(
+            py,
+            "a raw batch is a list of JSON documents, got a single one",
+        ));
+    }
+    let (mut given, mut data) = (Vec::new(), Vec::new());
+    let iter = docs.try_iter().map_err(|_| {
+        invalid_type(
+            py,
+            format!(
+                "a raw batch is a list of JSON documents, got {}",
+                type_name(docs)
+            ),
+        )
+    })?;
+    for doc in iter {
+        let doc = doc?;
+        let readable = if doc.is_instance_of::<PyBytes>() || doc.is_instance_of::<PyString>() {
+            doc.clone()
+        } else if let Ok(b) = doc.cast::<PyByteArray>() {
+            PyBytes::new(py, &b.to_vec()).into_any()
+        } else {
+            return Err(invalid_type(
+                py,
+                format!("a JSON document is bytes or str, got {}", type_name(&doc)),
+            ));
+        };
+        given.push(doc);
+        data.push(readable);
+    }
+    Ok((given, data))
+}
+
+/// The bytes of the objects `json_docs` returned.
+pub(super) fn doc_bytes<'a>(data: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u8]>> {
+    data.iter()
+        .map(|d| match d.cast::<PyBytes>() {
+            Ok(b) => Ok(b.as_bytes()),
+            Err(_) => Ok(d.cast::<PyString>()?.to_str()?.as_bytes()),
+        })
+        .collect()
+}
+
 impl PyWindowEngine {
     pub(super) fn wrap(py: Python<'_>, inner: WindowEngine) -> Self {
         let config = inner.config();
@@ -157,6 +209,7 @@ impl PyWindowEngine {
             .collect();
         Self {
             reader: Reader::new(py, config),
+            json: JsonReader::new(config),
             names,
             inner,
         }
@@ -269,6 +322,46 @@ impl PyWindowEngine {
             read.errors
                 .iter()
                 .map(|(e, why)| PyTuple::new(py, [e.clone(), PyString::new(py, why).into_any()]))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?;
+        PyTuple::new(
+            py,
+            [
+                self.results(py, &out)?.into_any(),
+                late.into_any(),
+                errors.into_any(),
+            ],
+        )
+    }
+
+    /// The raw path: a batch of JSON documents (bytes or str), parsed natively with the
+    /// GIL released. Late events and errors are the documents as given.
+    #[pyo3(signature = (docs, partition = None, now = None))]
+    fn process_json<'py>(
+        &mut self,
+        py: Python<'py>,
+        docs: &Bound<'py, PyAny>,
+        partition: Option<&Bound<'py, PyAny>>,
+        now: Option<i64>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let partition = partition_key(partition)?;
+        let (docs, data) = json_docs(docs)?;
+        let slices = doc_bytes(&data)?;
+        let (inner, json) = (&mut self.inner, &self.json);
+        let (out, kept, errors) = without_gil(py, || {
+            let (batch, kept, errors) = json.read_batch(slices.iter().copied());
+            let mut out = Output::default();
+            inner.process(partition.as_ref(), &batch, None, None, now, &mut out)?;
+            Ok((out, kept, errors))
+        })?;
+        let late = PyList::new(py, out.late.iter().map(|&i| &docs[kept[i]]))?;
+        let errors = PyList::new(
+            py,
+            errors
+                .iter()
+                .map(|(i, why)| {
+                    PyTuple::new(py, [docs[*i].clone(), PyString::new(py, why).into_any()])
+                })
                 .collect::<PyResult<Vec<_>>>()?,
         )?;
         PyTuple::new(

@@ -6,15 +6,17 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use super::errors::{invalid_type, to_py};
 use super::gil::without_gil;
-use super::window::{partition_key, PyWindowEngine};
+use super::window::{doc_bytes, json_docs, partition_key, PyWindowEngine};
 use super::window_read::Reader;
 use crate::algo::watermark::PartitionKey;
-use crate::algo::window::{Output, Routed, Router};
+use crate::algo::window::json::JsonReader;
+use crate::algo::window::{Batch, Output, Routed, Router};
 
 #[pyclass(name = "WindowRouter", module = "datanexus.stream")]
 pub struct PyWindowRouter {
     inner: Router,
     reader: Reader,
+    json: JsonReader,
 }
 
 #[pyclass(name = "ShardBatch", module = "datanexus.stream", frozen)]
@@ -39,6 +41,7 @@ impl PyWindowRouter {
         Ok(Self {
             inner: Router::new(config, shards).map_err(|e| to_py(py, e))?,
             reader: Reader::new(py, config),
+            json: JsonReader::new(config),
         })
     }
 
@@ -56,6 +59,58 @@ impl PyWindowRouter {
         partitions: Option<&Bound<'py, PyAny>>,
         now: Option<i64>,
     ) -> PyResult<Bound<'py, PyTuple>> {
+        let read = self.reader.read_batch(events)?;
+        let errors: Vec<_> = read
+            .errors
+            .iter()
+            .map(|(e, why)| (e.clone(), why.as_str()))
+            .collect();
+        self.route(
+            py,
+            partition,
+            partitions,
+            now,
+            &read.batch,
+            &read.events,
+            &errors,
+        )
+    }
+
+    /// The raw path of :meth:`split`: JSON documents (bytes or str) parsed natively.
+    #[pyo3(signature = (docs, partition = None, partitions = None, now = None))]
+    fn split_json<'py>(
+        &mut self,
+        py: Python<'py>,
+        docs: &Bound<'py, PyAny>,
+        partition: Option<&Bound<'py, PyAny>>,
+        partitions: Option<&Bound<'py, PyAny>>,
+        now: Option<i64>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let (docs, data) = json_docs(docs)?;
+        let slices = doc_bytes(&data)?;
+        let (batch, kept, errors) = self.json.read_batch(slices.iter().copied());
+        let events: Vec<Bound<'py, PyAny>> = kept.iter().map(|&i| docs[i].clone()).collect();
+        let errors: Vec<_> = errors
+            .iter()
+            .map(|(i, why)| (docs[*i].clone(), why.as_str()))
+            .collect();
+        self.route(py, partition, partitions, now, &batch, &events, &errors)
+    }
+}
+
+impl PyWindowRouter {
+    /// Splits a read batch (`events` aligned with it) and builds `(parts, errors)`.
+    #[allow(clippy::too_many_arguments)]
+    fn route<'py>(
+        &mut self,
+        py: Python<'py>,
+        partition: Option<&Bound<'py, PyAny>>,
+        partitions: Option<&Bound<'py, PyAny>>,
+        now: Option<i64>,
+        batch: &Batch,
+        events: &[Bound<'py, PyAny>],
+        errors: &[(Bound<'py, PyAny>, &str)],
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let partition = partition_key(partition)?;
         let announce = match partitions.filter(|p| !p.is_none()) {
             None => Vec::new(),
@@ -65,13 +120,10 @@ impl PyWindowRouter {
                 .map(|p| partition_key(Some(&p?)))
                 .collect::<PyResult<Vec<_>>>()?,
         };
-        let read = self.reader.read_batch(events)?;
-        let parts = self
-            .inner
-            .split(partition.as_ref(), &announce, &read.batch, now);
+        let parts = self.inner.split(partition.as_ref(), &announce, batch, now);
         let routed = PyList::empty(py);
         for (shard, part) in parts {
-            let events = PyList::new(py, part.origin.iter().map(|&i| &read.events[i as usize]))?;
+            let events = PyList::new(py, part.origin.iter().map(|&i| &events[i as usize]))?;
             let batch = PyShardBatch {
                 routed: part,
                 events: events.unbind(),
@@ -80,7 +132,7 @@ impl PyWindowRouter {
         }
         let errors = PyList::new(
             py,
-            read.errors
+            errors
                 .iter()
                 .map(|(e, why)| PyTuple::new(py, [e.clone(), PyString::new(py, why).into_any()]))
                 .collect::<PyResult<Vec<_>>>()?,
@@ -138,13 +190,15 @@ impl PyShardBatch {
         PyTuple::new(py, [restore, args.into_any()])
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "ShardBatch(partition={:?}, events={}, max={:?})",
-            self.routed.partition,
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "ShardBatch(partition={}, events={}, max={})",
+            partition_object(py, &self.routed.partition).repr()?,
             self.routed.batch.len(),
-            self.routed.batch_max
-        )
+            self.routed
+                .batch_max
+                .map_or("None".into(), |m| m.to_string())
+        ))
     }
 }
 

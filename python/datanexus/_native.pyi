@@ -566,6 +566,18 @@ class WindowEngine:
         windowed (no or unparseable time, a non-numeric measure field, an unsupported
         group-by value…). The numeric work runs with the GIL released."""
 
+    def process_json(
+        self,
+        docs: Iterable[bytes | bytearray | str],
+        partition: str | int | None = None,
+        now: int | None = None,
+    ) -> tuple[list[WindowResult], list[Any], list[tuple[Any, str]]]:
+        """The raw path: a batch of JSON documents, each an object, parsed natively with
+        the GIL released (only the fields the engine reads are decoded). Values mean what
+        they mean in :meth:`process` (a JSON time is epoch ms or an RFC 3339 string); a
+        duplicated field takes its last value. Late events and errors are the documents
+        as given."""
+
     def process_routed(
         self, batch: ShardBatch, now: int | None = None
     ) -> tuple[list[WindowResult], list[Any]]:
@@ -642,6 +654,16 @@ class WindowRouter:
         partition's progress when it matters) and the ``(event, reason)`` of events that
         cannot be windowed. ``partitions``, when given, are announced to the engines
         (:meth:`WindowEngine.expect_partitions`)."""
+
+    def split_json(
+        self,
+        docs: Iterable[bytes | bytearray | str],
+        partition: str | int | None = None,
+        partitions: Iterable[str | int] | None = None,
+        now: int | None = None,
+    ) -> tuple[list[tuple[int, ShardBatch]], list[tuple[Any, str]]]:
+        """:meth:`split` for JSON documents, read as :meth:`WindowEngine.process_json`
+        reads them."""
 
 @final
 class ShardBatch:

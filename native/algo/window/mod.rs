@@ -41,6 +41,7 @@ pub mod batch;
 mod bytes;
 mod engine;
 mod format;
+pub mod json;
 pub mod measures;
 pub mod route;
 mod session;

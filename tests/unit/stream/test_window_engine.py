@@ -7,6 +7,7 @@ The semantics themselves are checked against the reference implementation in
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -327,3 +328,47 @@ def test_routed_shards_emit_what_one_engine_emits() -> None:
     key = repr
     assert sorted(map(key, got)) == sorted(map(key, want))
     assert sorted(map(key, got_late)) == sorted(map(key, want_late))
+
+
+def test_the_raw_json_path_reads_what_the_dict_path_reads() -> None:
+    rng = np.random.default_rng(5)
+    events: list[dict[str, Any]] = [
+        {
+            "ts": int(t),
+            "k": f"r{int(k)}",
+            "v": int(v) if i % 3 else float(v) / 4,
+            "u": f"user-{int(u)}",
+            "junk": {"nested": [1, 2, {"x": None}]},
+        }
+        for i, (t, k, v, u) in enumerate(
+            zip(
+                rng.integers(0, 100_000, 2000),
+                rng.integers(0, 5, 2000),
+                rng.integers(0, 1000, 2000),
+                rng.integers(0, 300, 2000),
+                strict=True,
+            )
+        )
+    ]
+    measures = {"n": "count", "s": "sum(v)", "hi": "max(v)", "p": "p90(v)", "u": "distinct(u)"}
+    by_dict = engine(measures=measures, allowed_lateness=20 * SECOND)
+    by_json = by_dict.copy()
+    docs: list[bytes | str] = [json.dumps(e).encode() for e in events]
+    docs[7] = json.dumps(events[7])  # str documents are read too
+    docs.append(b'{"ts": "soon"}')
+    want, want_late, want_errors = by_dict.process([*events, {"ts": "soon"}])
+    got, got_late, got_errors = by_json.process_json(docs)
+    assert got == want
+    assert len(got_late) == len(want_late) > 0
+    assert [json.loads(d) for d in got_late] == want_late
+    assert [(d, why) for d, why in got_errors] == [(docs[-1], want_errors[0][1])]
+    assert by_json.flush() == by_dict.flush()
+    with pytest.raises(InvalidType, match="JSON documents"):
+        by_json.process_json(b'{"ts": 1}')
+    with pytest.raises(InvalidType, match="bytes or str"):
+        by_json.process_json([{"ts": 1}])
+    router = WindowRouter(engine(measures=measures), 3)
+    parts, errors = router.split_json([*docs[:50], b"[]"], "p")
+    assert sum(len(p) for _, p in parts) == 50
+    assert errors[0][0] == b"[]"
+    assert "not a JSON object" in errors[0][1]
