@@ -2,7 +2,7 @@
 //! lateness, purge and the open-window bound. Sessions live in `session.rs`, bytes in
 //! `format.rs`; the semantics are described in `mod.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
@@ -181,8 +181,8 @@ pub struct WindowEngine {
     pub(super) index: HashMap<Arc<[u8]>, u32>,
     /// Window ids by end (or purge time); entries go stale when a window moves or dies,
     /// and are checked against the window when popped.
-    pub(super) pending: BTreeMap<i64, Vec<Entry>>,
-    pub(super) amend: BTreeMap<i64, Vec<Entry>>,
+    pub(super) pending: BTreeMap<i64, VecDeque<Entry>>,
+    pub(super) amend: BTreeMap<i64, VecDeque<Entry>>,
     pub(super) expiry: BTreeMap<i64, Vec<u32>>,
     pub(super) open: usize,
     pub(super) stats: Stats,
@@ -504,7 +504,7 @@ impl WindowEngine {
         };
         w.queue = queue;
         w.ticket = w.ticket.wrapping_add(1);
-        map.entry(w.end).or_default().push((wid, w.ticket));
+        map.entry(w.end).or_default().push_back((wid, w.ticket));
     }
 
     /// Leaves the window's queue (its entry goes stale).
@@ -569,7 +569,7 @@ impl WindowEngine {
     /// Emits, in end order, every queued window whose end is ≤ `limit`.
     fn release_until(&mut self, limit: i64, out: &mut Output) {
         loop {
-            let first = |m: &BTreeMap<i64, Vec<Entry>>| m.keys().next().copied();
+            let first = |m: &BTreeMap<i64, VecDeque<Entry>>| m.keys().next().copied();
             let (end, queue) = match (first(&self.pending), first(&self.amend)) {
                 (Some(p), Some(a)) if a < p => (a, Queue::Amend),
                 (Some(p), _) => (p, Queue::Pending),
@@ -629,7 +629,8 @@ impl WindowEngine {
         w
     }
 
-    /// Emits the oldest open windows early while more than `max_open_windows` are open
+    /// Emits the oldest open windows early (smallest end, then first opened) while more
+    /// than `max_open_windows` are open
     /// (REQUIREMENTS STREAM-12). They stay held, so later events amend them.
     fn enforce_bound(&mut self, out: &mut Output) {
         while self.open > self.config.max_open_windows {
@@ -637,7 +638,7 @@ impl WindowEngine {
                 return;
             };
             let end = *entry.key();
-            let popped = entry.get_mut().pop();
+            let popped = entry.get_mut().pop_front();
             if entry.get().is_empty() {
                 entry.remove();
             }

@@ -247,7 +247,7 @@ pub fn decode(bytes: &[u8]) -> Result<WindowEngine> {
                 Queue::Pending => &mut e.pending,
                 _ => &mut e.amend,
             };
-            map.entry(w.end).or_default().push((wid, 1));
+            map.entry(w.end).or_default().push_back((wid, 1));
             e.open += usize::from(queue == Queue::Pending);
         }
     }
