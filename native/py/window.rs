@@ -412,6 +412,30 @@ impl PyWindowEngine {
         self.inner.watermark()
     }
 
+    /// The configuration, as the constructor took it (durations in ms).
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.inner.config();
+        let d = PyDict::new(py);
+        let (size, slide, gap) = match c.kind {
+            WindowKind::Tumbling { size } => (Some(size), None, None),
+            WindowKind::Sliding { size, slide } => (Some(size), Some(slide), None),
+            WindowKind::Session { gap } => (None, None, Some(gap)),
+        };
+        d.set_item("window", c.kind.name())?;
+        d.set_item("size", size)?;
+        d.set_item("slide", slide)?;
+        d.set_item("gap", gap)?;
+        d.set_item("measures", c.measure_specs())?;
+        d.set_item("group_by", c.group_by.clone())?;
+        d.set_item("time_field", &c.time_field)?;
+        d.set_item("max_out_of_orderness", c.max_out_of_orderness)?;
+        d.set_item("allowed_lateness", c.allowed_lateness)?;
+        d.set_item("idle_timeout", c.idle_timeout)?;
+        d.set_item("max_open_windows", c.max_open_windows)?;
+        Ok(d)
+    }
+
     #[getter]
     fn measures(&self) -> Vec<(String, String)> {
         self.inner.config().measure_specs()
