@@ -185,7 +185,21 @@ pub struct WindowEngine {
     pub(super) amend: BTreeMap<i64, VecDeque<Entry>>,
     pub(super) expiry: BTreeMap<i64, Vec<u32>>,
     pub(super) open: usize,
+    /// The least watermark at which anything is due: a queued end or a purge time + 1
+    /// (never above the truth; derived from the maps, so not serialised).
+    pub(super) due: i64,
     pub(super) stats: Stats,
+}
+
+/// A partition's progress during one `process` call.
+struct Progress<'a> {
+    partition: PartitionRef<'a>,
+    now: Option<Time>,
+    /// The largest time seen in the call; the largest the tracker was told.
+    max: i64,
+    told: i64,
+    /// Tell the tracker once the partition's own watermark reaches this.
+    gate: i64,
 }
 
 /// A time below every event time: the watermark of a partition announced but not heard.
@@ -208,6 +222,7 @@ impl WindowEngine {
             amend: BTreeMap::new(),
             expiry: BTreeMap::new(),
             open: 0,
+            due: i64::MAX,
             stats: Stats::default(),
         })
     }
@@ -297,12 +312,16 @@ impl WindowEngine {
                 "max_before must hold one time per event",
             ));
         }
-        let now = now.map(Time::Int);
-        let mut seen = i64::MIN;
+        let mut seen = Progress {
+            partition,
+            now: now.map(Time::Int),
+            max: i64::MIN,
+            told: i64::MIN,
+            gate: i64::MIN,
+        };
         for i in 0..batch.len() {
-            if let Some(m) = max_before.map(|m| m[i]).filter(|&m| m > seen) {
-                self.observe(partition, m, now, out)?;
-                seen = m;
+            if let Some(m) = max_before {
+                self.see(&mut seen, m[i], out)?;
             }
             match self.config.kind {
                 WindowKind::Session { gap } => self.session_event(i, batch, gap, out),
@@ -311,17 +330,62 @@ impl WindowEngine {
                     self.grid_event(i, batch, size, slide, out);
                 }
             }
-            let t = batch.ts[i];
-            if t > seen {
-                self.observe(partition, t, now, out)?;
-                seen = t;
+            self.see(&mut seen, batch.ts[i], out)?;
+            if self.open > self.config.max_open_windows {
+                // Only windows the true watermark has not closed may be pushed out.
+                self.tell(&mut seen, out)?;
+                self.enforce_bound(out);
             }
-            self.enforce_bound(out);
         }
-        if let Some(m) = batch_max.filter(|&m| m > seen) {
-            self.observe(partition, m, now, out)?;
+        if let Some(m) = batch_max {
+            self.see(&mut seen, m, out)?;
+        }
+        // The tracker learns the partition's true maximum (and the clock) by the end.
+        self.tell(&mut seen, out)
+    }
+
+    /// Notes that the partition reached `t`. The tracker is told only when the
+    /// partition's own watermark reaches `gate`, the least watermark at which any
+    /// decision could change (a window end, a lateness bound, a purge time): below it the
+    /// combined watermark, which is at most the partition's, changes nothing, and the
+    /// maximum is told at the end of the batch anyway.
+    fn see(&mut self, p: &mut Progress<'_>, t: i64, out: &mut Output) -> Result<()> {
+        if t <= p.max {
+            return Ok(());
+        }
+        p.max = t;
+        if t - self.config.max_out_of_orderness >= p.gate {
+            self.tell(p, out)?;
         }
         Ok(())
+    }
+
+    fn tell(&mut self, p: &mut Progress<'_>, out: &mut Output) -> Result<()> {
+        if p.max > p.told {
+            self.observe(p.partition, p.max, p.now, out)?;
+            p.told = p.max;
+            p.gate = self.gate();
+        }
+        Ok(())
+    }
+
+    /// See [`Self::see`]: the least watermark at which something could happen.
+    fn gate(&self) -> i64 {
+        let Some(w) = self.wm else {
+            return i64::MIN; // Until the first watermark, every event counts.
+        };
+        match self.config.kind.grid() {
+            // Window ends lie on k·slide + size (a new window may be complete at once),
+            // lateness bounds on those + lateness.
+            Some((size, slide)) => {
+                let next = |offset: i64| ((w - offset).div_euclid(slide) + 1) * slide + offset;
+                self.due
+                    .min(next(size))
+                    .min(next(size + self.config.allowed_lateness))
+            }
+            // Session events are judged on their own windows, anywhere.
+            None => i64::MIN,
+        }
     }
 
     /// Processes one shard's part of a routed batch (see `route.rs`).
@@ -355,6 +419,7 @@ impl WindowEngine {
     /// the state stay, so input that resumes later amends these windows.
     pub fn flush(&mut self, out: &mut Output) {
         self.release_until(i64::MAX, out);
+        self.recompute_due();
     }
 
     fn observe(
@@ -378,8 +443,21 @@ impl WindowEngine {
             return;
         }
         self.wm = Some(w);
+        if w < self.due {
+            return; // The common case: no window ends and nothing expires yet.
+        }
         self.release_until(w, out);
         self.purge(w);
+        self.recompute_due();
+    }
+
+    pub(super) fn recompute_due(&mut self) {
+        let first = |m: Option<i64>| m.unwrap_or(i64::MAX);
+        self.due = first(self.pending.keys().next().copied())
+            .min(first(self.amend.keys().next().copied()))
+            .min(first(
+                self.expiry.keys().next().map(|at| at.saturating_add(1)),
+            ));
     }
 
     /// Assigns grid event `i` and updates each of its windows still within lateness.
@@ -453,6 +531,7 @@ impl WindowEngine {
         });
         let at = end + self.config.retention();
         self.expiry.entry(at).or_default().push(wid);
+        self.due = self.due.min(at + 1);
         wid
     }
 
@@ -505,6 +584,7 @@ impl WindowEngine {
         w.queue = queue;
         w.ticket = w.ticket.wrapping_add(1);
         map.entry(w.end).or_default().push_back((wid, w.ticket));
+        self.due = self.due.min(w.end);
     }
 
     /// Leaves the window's queue (its entry goes stale).

@@ -39,7 +39,7 @@ from datanexus.stream.windows import Session, Sliding, Tumbling, Window
 
 __all__ = ["DEFAULT_SHARDS", "WindowAggregateOut", "window_aggregate"]
 
-DEFAULT_SHARDS = 16
+DEFAULT_SHARDS = 8
 """Engines per operator. Fixed, not derived from the worker count, so that results do not
 depend on it; more shards spread work over more workers, fewer cost less per batch."""
 
@@ -117,19 +117,22 @@ def _build_engine(
     return engine
 
 
-def _is_raw(event: object) -> bool:
-    return isinstance(event, bytes | bytearray | str)
+_RAW_TYPES = (bytes, bytearray, str)
 
 
 class _Split:
     """The stateless first step: items (events, lists of events, :class:`SourceBatch`,
-    JSON documents) to ``(shard, part)`` and ``("!", (event, reason))`` pairs."""
+    JSON documents) to ``(shard, part)`` and ``("!", (event, reason))`` pairs. Python
+    looks at the types of a batch once (``map(type, …)`` runs in C), never per event."""
 
     def __init__(self, router: WindowRouter) -> None:
         self._router = router
 
     def __call__(self, items: list[Any]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
+        if not {SourceBatch, list} & set(map(type, items)):
+            self._batch(out, items, "", None)
+            return out
         loose: list[Any] = []
         for item in items:
             if isinstance(item, SourceBatch | list):
@@ -151,21 +154,44 @@ class _Split:
         partition: str,
         partitions: Iterable[str] | None,
     ) -> None:
+        if not events:
+            return
+        types = set(map(type, events))
+        raw = {t for t in types if issubclass(t, _RAW_TYPES)}
+        if not raw or raw == types:
+            self._split(out, events, partition, partitions, raw=bool(raw))
+            return
         # Runs of JSON documents and of mappings, in order: each kind has its reader.
         start = 0
         while start < len(events):
-            raw = _is_raw(events[start])
+            is_raw = isinstance(events[start], _RAW_TYPES)
             end = start
-            while end < len(events) and _is_raw(events[end]) == raw:
+            while end < len(events) and isinstance(events[end], _RAW_TYPES) == is_raw:
                 end += 1
-            split = self._router.split_json if raw else self._router.split
-            parts, errors = split(events[start:end], partition, partitions, _now_ms())
-            out.extend((str(shard), part) for shard, part in parts)
-            out.extend((_ERROR, error) for error in errors)
+            self._split(out, events[start:end], partition, partitions, raw=is_raw)
             start = end
 
+    def _split(
+        self,
+        out: list[tuple[str, Any]],
+        events: list[Any],
+        partition: str,
+        partitions: Iterable[str] | None,
+        *,
+        raw: bool,
+    ) -> None:
+        split = self._router.split_json if raw else self._router.split
+        parts, errors = split(events, partition, partitions, _now_ms())
+        out.extend((str(shard), part) for shard, part in parts)
+        out.extend((_ERROR, error) for error in errors)
 
-class _ShardLogic(StatefulBatchLogic[ShardBatch, tuple[str, Any], bytes]):
+
+def _out(results: list[Any], late: list[Any]) -> list[tuple[str, list[Any]]]:
+    out = [(_RESULT, results)] if results else []
+    return [*out, (_LATE, late)] if late else out
+
+
+class _ShardLogic(StatefulBatchLogic[ShardBatch, tuple[str, list[Any]], bytes]):
     """One shard's engine. Ticks the idleness clock every half ``idle_timeout``."""
 
     def __init__(self, engine: WindowEngine, tick: timedelta | None) -> None:
@@ -173,23 +199,26 @@ class _ShardLogic(StatefulBatchLogic[ShardBatch, tuple[str, Any], bytes]):
         self._tick = tick
         self._next = None if tick is None else datetime.now(UTC) + tick
 
-    def on_batch(self, values: list[ShardBatch]) -> tuple[list[tuple[str, Any]], bool]:
+    # Results and late events leave as lists, one item per kind and call: Bytewax then
+    # handles a few items per batch, not one per result.
+    def on_batch(self, values: list[ShardBatch]) -> tuple[list[tuple[str, list[Any]]], bool]:
         now = _now_ms()
-        out: list[tuple[str, Any]] = []
+        results: list[Any] = []
+        late: list[Any] = []
         for part in values:
-            results, late = self._engine.process_routed(part, now)
-            out.extend((_RESULT, r) for r in results)
-            out.extend((_LATE, e) for e in late)
-        return out, StatefulBatchLogic.RETAIN
+            r, lt = self._engine.process_routed(part, now)
+            results += r
+            late += lt
+        return _out(results, late), StatefulBatchLogic.RETAIN
 
-    def on_notify(self) -> tuple[list[tuple[str, Any]], bool]:
+    def on_notify(self) -> tuple[list[tuple[str, list[Any]]], bool]:
         assert self._tick is not None
         self._next = datetime.now(UTC) + self._tick
-        return [(_RESULT, r) for r in self._engine.tick(_now_ms())], StatefulBatchLogic.RETAIN
+        return _out(self._engine.tick(_now_ms()), []), StatefulBatchLogic.RETAIN
 
-    def on_eof(self) -> tuple[list[tuple[str, Any]], bool]:
+    def on_eof(self) -> tuple[list[tuple[str, list[Any]]], bool]:
         # End of input: every open window emits. The state stays for a resumed run.
-        return [(_RESULT, r) for r in self._engine.flush()], StatefulBatchLogic.RETAIN
+        return _out(self._engine.flush(), []), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         return self._next
@@ -270,6 +299,6 @@ def window_aggregate(
     errors = op.map("errors", routed.trues, lambda item: item[1])
     emitted = op.key_rm("unkey", op.stateful_batch("engines", routed.falses, build))
     kinds = op.branch("kinds", emitted, lambda item: item[0] == _RESULT)
-    results = op.map("results", kinds.trues, lambda item: item[1])
-    late = op.map("late", kinds.falses, lambda item: item[1])
+    results = op.flat_map("results", kinds.trues, lambda item: item[1])
+    late = op.flat_map("late", kinds.falses, lambda item: item[1])
     return WindowAggregateOut(results, late, errors)
