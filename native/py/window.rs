@@ -10,7 +10,7 @@ use pyo3::types::{
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
 use super::window_read::Reader;
-use super::window_result::{key_tuple, utc_datetime, values_dict, PyWindowResult};
+use super::window_result::{key_tuple, utc_datetime, values_dict, Names, PyWindowResult};
 use super::window_router::PyShardBatch;
 use crate::algo::watermark::PartitionKey;
 use crate::algo::window::json::JsonReader;
@@ -21,7 +21,7 @@ pub struct PyWindowEngine {
     pub(super) inner: WindowEngine,
     pub(super) reader: Reader,
     pub(super) json: JsonReader,
-    pub(super) names: Vec<Py<PyString>>,
+    pub(super) names: Names,
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -202,11 +202,12 @@ pub(super) fn doc_bytes<'a>(data: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u
 impl PyWindowEngine {
     pub(super) fn wrap(py: Python<'_>, inner: WindowEngine) -> Self {
         let config = inner.config();
-        let names = config
+        let names: Vec<Py<PyString>> = config
             .measures
             .iter()
             .map(|m| PyString::intern(py, &m.name).unbind())
             .collect();
+        let names: Names = names.into();
         Self {
             reader: Reader::new(py, config),
             json: JsonReader::new(config),
@@ -223,8 +224,8 @@ impl PyWindowEngine {
         let results = out
             .results
             .iter()
-            .map(|e| PyWindowResult::from_emission(py, &self.names, e))
-            .collect::<PyResult<Vec<_>>>()?;
+            .map(|e| PyWindowResult::from_emission(&self.names, e))
+            .collect::<Vec<_>>();
         PyList::new(py, results)
     }
 }

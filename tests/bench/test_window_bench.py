@@ -6,11 +6,14 @@ timestamps precomputed as aware datetimes, a lambda folder. Both sides run whole
 Bytewax flows on one worker (events/s per core), 10 s tumbling windows; every run's
 results are checked against a plain computation of the same windows. Slow anchors run on
 fewer events (figures are per event). Each flow runs once per round, few rounds: the
-machine is shared.
+machine is shared. Inputs are built before the runs and frozen out of the garbage
+collector's sight (``gc.freeze``), as a stream's events are not all held at once; both
+sides benefit alike.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import tempfile
 import time
@@ -80,10 +83,16 @@ def ours(items: list[Any], measures: dict[str, str], **kwargs: Any) -> list[Wind
     source = op.input("in", flow, TestingSource(items, batch_size=kwargs.pop("batch", BATCH)))
     out = window_aggregate("agg", source, Tumbling(WINDOW), measures, group_by="k", **kwargs)
     results: list[WindowResult] = []
-    op.output("out", out.results, TestingSink(results))
+    # The sink reads every result's key and values, as a real sink would.
+    op.output("out", op.map("read", out.results, _read), TestingSink(results))
     op.inspect("late", out.late, lambda _s, e: pytest.fail(f"late: {e}"))
     run_main(flow)
     return results
+
+
+def _read(r: WindowResult) -> WindowResult:
+    r.key, r.values  # noqa: B018 - the cost of reading them is part of the run
+    return r
 
 
 def baseline(
@@ -109,6 +118,23 @@ def baseline(
     return results
 
 
+def check_baseline(
+    benchmark: Any, results: list[tuple[str, tuple[int, Any]]], events: list[dict[str, Any]]
+) -> None:
+    """fold_window's sums, allowing for events its wall-clock watermark called late
+    (counted in the report): every window it emitted is at most the true sum."""
+    got = {(k, window_start(w)): s for k, (w, s) in results}
+    want = sums(events)
+    assert got.keys() <= want.keys()
+    wrong = [k for k in got if got[k] != want[k]]
+    assert len(wrong) <= 0.01 * len(want), f"{len(wrong)} of {len(want)} windows differ"
+    if wrong or got.keys() != want.keys():
+        benchmark.extra_info["report"] = [
+            f"{benchmark.name}: fold_window got {len(wrong)} windows wrong and missed "
+            f"{len(want) - len(got)} of {len(want)} (its watermark follows the wall clock)"
+        ]
+
+
 def with_datetimes(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**e, "dt": EPOCH + timedelta(milliseconds=e["ts"])} for e in events]
 
@@ -117,9 +143,22 @@ def window_start(window_id: int) -> int:
     return window_id * 10_000
 
 
+def frozen(data: Any) -> Any:
+    """Keeps ``data`` out of garbage collections (see the module docstring)."""
+    gc.collect()
+    gc.freeze()
+    return data
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _unfreeze_after_the_module() -> Any:
+    yield
+    gc.unfreeze()
+
+
 @pytest.fixture(scope="module")
 def hundred_keys() -> list[dict[str, Any]]:
-    return make_events(MILLION, 100)
+    return frozen(make_events(MILLION, 100))
 
 
 def check_sums(results: list[WindowResult], events: list[dict[str, Any]]) -> None:
@@ -155,12 +194,11 @@ def test_sum_100_keys_ours_batched_input(
 
 @pytest.mark.benchmark(group="sum, 100 keys (events)")
 def test_sum_100_keys_fold_window(benchmark: Any, hundred_keys: list[dict[str, Any]]) -> None:
-    events = with_datetimes(hundred_keys[:200_000])
+    events = frozen(with_datetimes(hundred_keys[:200_000]))
     results = benchmark.pedantic(
         lambda: baseline(events, lambda: 0, lambda acc, e: acc + e["v"]), rounds=1, iterations=1
     )
-    got = {(k, window_start(w)): s for k, (w, s) in results}
-    assert got == sums(events)
+    check_baseline(benchmark, results, events)
     benchmark.extra_info.update(items=len(events), role="anchor", label="fold_window")
 
 
@@ -188,7 +226,7 @@ def test_sketches_ours(benchmark: Any, hundred_keys: list[dict[str, Any]]) -> No
 
 @pytest.mark.benchmark(group="count+p50/p99+distinct")
 def test_sketches_fold_window(benchmark: Any, hundred_keys: list[dict[str, Any]]) -> None:
-    events = with_datetimes(hundred_keys[:100_000])
+    events = frozen(with_datetimes(hundred_keys[:100_000]))
 
     def build() -> list[Any]:
         return [0, kll_floats_sketch(200), hll_sketch(12)]
@@ -200,14 +238,22 @@ def test_sketches_fold_window(benchmark: Any, hundred_keys: list[dict[str, Any]]
         return acc
 
     results = benchmark.pedantic(lambda: baseline(events, build, fold), rounds=1, iterations=1)
-    assert sum(acc[0] for _, (_, acc) in results) == len(events)
-    benchmark.extra_info.update(items=len(events), role="anchor", label="fold_window+datasketches")
+    counted = sum(acc[0] for _, (_, acc) in results)
+    # fold_window's watermark moves with the wall clock: it may call an in-order event
+    # late and drop it from the windows. Say how many, rather than hide it.
+    assert counted >= 0.99 * len(events)
+    benchmark.extra_info.update(
+        items=len(events),
+        role="anchor",
+        label="fold_window+datasketches",
+        report=[f"fold_window dropped {len(events) - counted} of {len(events)} in-order events"],
+    )
 
 
 # --- 3/4. many keys, one event per key and window -------------------------------------
 @pytest.mark.benchmark(group="10k keys, 1 event/key-window")
 def test_10k_keys_ours(benchmark: Any) -> None:
-    events = make_events(MILLION, 10_000, per_key_window=True)
+    events = frozen(make_events(MILLION, 10_000, per_key_window=True))
     results = benchmark.pedantic(lambda: ours(events, {"s": "sum(v)"}), rounds=1, iterations=1)
     check_sums(results, events)
     benchmark.extra_info.update(items=MILLION, role="ours")
@@ -215,17 +261,17 @@ def test_10k_keys_ours(benchmark: Any) -> None:
 
 @pytest.mark.benchmark(group="10k keys, 1 event/key-window")
 def test_10k_keys_fold_window(benchmark: Any) -> None:
-    events = with_datetimes(make_events(30_000, 10_000, per_key_window=True))
+    events = frozen(with_datetimes(make_events(30_000, 10_000, per_key_window=True)))
     results = benchmark.pedantic(
         lambda: baseline(events, lambda: 0, lambda acc, e: acc + e["v"]), rounds=1, iterations=1
     )
-    assert {(k, window_start(w)): s for k, (w, s) in results} == sums(events)
+    check_baseline(benchmark, results, events)
     benchmark.extra_info.update(items=len(events), role="anchor", label="fold_window")
 
 
 @pytest.mark.benchmark(group="100k keys vs our 100 keys")
 def test_100k_keys_ours(benchmark: Any) -> None:
-    events = make_events(MILLION, 100_000, per_key_window=True)
+    events = frozen(make_events(MILLION, 100_000, per_key_window=True))
     results = benchmark.pedantic(lambda: ours(events, {"s": "sum(v)"}), rounds=1, iterations=1)
     check_sums(results, events)
     benchmark.extra_info.update(items=MILLION, role="ours")
@@ -257,13 +303,13 @@ def test_one_event_per_batch_ours(benchmark: Any, hundred_keys: list[dict[str, A
 def test_one_event_per_batch_fold_window(
     benchmark: Any, hundred_keys: list[dict[str, Any]]
 ) -> None:
-    events = with_datetimes(hundred_keys[:10_000])
+    events = frozen(with_datetimes(hundred_keys[:10_000]))
     results = benchmark.pedantic(
         lambda: baseline(events, lambda: 0, lambda acc, e: acc + e["v"], batch_size=1),
         rounds=1,
         iterations=1,
     )
-    assert {(k, window_start(w)): s for k, (w, s) in results} == sums(events)
+    check_baseline(benchmark, results, events)
     benchmark.extra_info.update(items=len(events), role="anchor", label="fold_window")
 
 
@@ -271,7 +317,7 @@ def test_one_event_per_batch_fold_window(
 @pytest.fixture(scope="module")
 def json_batches(hundred_keys: list[dict[str, Any]]) -> list[list[bytes]]:
     docs = [json.dumps(e).encode() for e in hundred_keys[:300_000]]
-    return [docs[i : i + BATCH] for i in range(0, len(docs), BATCH)]
+    return frozen([docs[i : i + BATCH] for i in range(0, len(docs), BATCH)])
 
 
 @pytest.mark.benchmark(group="JSON bytes: raw path vs json.loads+dicts")

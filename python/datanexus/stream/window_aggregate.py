@@ -5,11 +5,12 @@ How it runs (DESIGN §3, "batches, not items"):
 1. ``split`` (stateless, on the worker that holds the input): each batch of events is
    read natively in one pass and split by *shard*, a stable hash of the series key, into
    :class:`ShardBatch` parts that also carry the partition's progress; events that cannot
-   be windowed leave here for ``errors``.
+   be windowed travel on beside them, to ``errors``.
 2. ``engines`` (stateful, one Bytewax key per shard): one native engine per shard holds
    all its series, so Bytewax sees ``shards`` keys however many series there are, and no
    Python runs per event or per series. Engines snapshot to compact bytes for recovery.
-3. Results and late events are unpacked into the ``results`` and ``late`` streams.
+3. Results, late events and errors leave as one list per kind and call, unpacked into
+   the ``results``, ``late`` and ``errors`` streams.
 
 Watermarks follow each *source partition*: wrap the source in
 :class:`~datanexus.stream.PartitionedSource` so that batches say where they come from
@@ -120,17 +121,29 @@ def _build_engine(
 _RAW_TYPES = (bytes, bytearray, str)
 
 
+class _Errors(list[tuple[Any, str]]):
+    """Events that cannot be windowed, riding to the engines' step with the parts (so
+    that the flow needs no extra step per part to separate them)."""
+
+
 class _Split:
     """The stateless first step: items (events, lists of events, :class:`SourceBatch`,
-    JSON documents) to ``(shard, part)`` and ``("!", (event, reason))`` pairs. Python
-    looks at the types of a batch once (``map(type, …)`` runs in C), never per event."""
+    JSON documents) to ``(shard, part)`` pairs, and errors as ``(shard 0, _Errors)``.
+    Python looks at the types of a batch once (``map(type, …)`` runs in C), never per
+    event."""
 
     def __init__(self, router: WindowRouter) -> None:
         self._router = router
+        self._keys = [str(shard) for shard in range(router.shards)]
 
     def __call__(self, items: list[Any]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
-        if not {SourceBatch, list} & set(map(type, items)):
+        types = set(map(type, items))
+        if dict in types and len(types) == 1:
+            # The common case: a batch of dict events.
+            self._split(out, items, "", None, raw=False)
+            return out
+        if not {SourceBatch, list} & types:
             self._batch(out, items, "", None)
             return out
         loose: list[Any] = []
@@ -182,16 +195,24 @@ class _Split:
     ) -> None:
         split = self._router.split_json if raw else self._router.split
         parts, errors = split(events, partition, partitions, _now_ms())
-        out.extend((str(shard), part) for shard, part in parts)
-        out.extend((_ERROR, error) for error in errors)
+        keys = self._keys
+        out.extend([(keys[shard], part) for shard, part in parts])
+        if errors:
+            out.append((keys[0], _Errors(errors)))
 
 
-def _out(results: list[Any], late: list[Any]) -> list[tuple[str, list[Any]]]:
+def _out(
+    results: list[Any], late: list[Any], errors: list[Any] | None = None
+) -> list[tuple[str, list[Any]]]:
     out = [(_RESULT, results)] if results else []
-    return [*out, (_LATE, late)] if late else out
+    if late:
+        out.append((_LATE, late))
+    if errors:
+        out.append((_ERROR, errors))
+    return out
 
 
-class _ShardLogic(StatefulBatchLogic[ShardBatch, tuple[str, list[Any]], bytes]):
+class _ShardLogic(StatefulBatchLogic[ShardBatch | _Errors, tuple[str, list[Any]], bytes]):
     """One shard's engine. Ticks the idleness clock every half ``idle_timeout``."""
 
     def __init__(self, engine: WindowEngine, tick: timedelta | None) -> None:
@@ -201,15 +222,21 @@ class _ShardLogic(StatefulBatchLogic[ShardBatch, tuple[str, list[Any]], bytes]):
 
     # Results and late events leave as lists, one item per kind and call: Bytewax then
     # handles a few items per batch, not one per result.
-    def on_batch(self, values: list[ShardBatch]) -> tuple[list[tuple[str, list[Any]]], bool]:
+    def on_batch(
+        self, values: list[ShardBatch | _Errors]
+    ) -> tuple[list[tuple[str, list[Any]]], bool]:
         now = _now_ms()
         results: list[Any] = []
         late: list[Any] = []
+        errors: list[Any] = []
         for part in values:
+            if isinstance(part, _Errors):
+                errors += part
+                continue
             r, lt = self._engine.process_routed(part, now)
             results += r
             late += lt
-        return _out(results, late), StatefulBatchLogic.RETAIN
+        return _out(results, late, errors), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[list[tuple[str, list[Any]]], bool]:
         assert self._tick is not None
@@ -294,11 +321,11 @@ def window_aggregate(
     def build(state: bytes | None) -> _ShardLogic:
         return _ShardLogic(_restore(step_id, prototype, state), tick)
 
-    split = op.flat_map_batch("split", up, _Split(router))
-    routed = op.branch("route", split, lambda item: item[0] == _ERROR)
-    errors = op.map("errors", routed.trues, lambda item: item[1])
-    emitted = op.key_rm("unkey", op.stateful_batch("engines", routed.falses, build))
+    parts = op.flat_map_batch("split", up, _Split(router))
+    emitted = op.key_rm("unkey", op.stateful_batch("engines", parts, build))
     kinds = op.branch("kinds", emitted, lambda item: item[0] == _RESULT)
+    rest = op.branch("late_or_errors", kinds.falses, lambda item: item[0] == _LATE)
     results = op.flat_map("results", kinds.trues, lambda item: item[1])
-    late = op.flat_map("late", kinds.falses, lambda item: item[1])
+    late = op.flat_map("late", rest.trues, lambda item: item[1])
+    errors = op.flat_map("errors", rest.falses, lambda item: item[1])
     return WindowAggregateOut(results, late, errors)
