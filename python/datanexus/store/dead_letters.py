@@ -14,7 +14,7 @@ from psycopg import sql
 
 from datanexus.store.progress import Progress, record_progress
 
-__all__ = ["DeadLetter", "write_dead_letters"]
+__all__ = ["DeadLetter", "insert_dead_letters", "write_dead_letters"]
 
 MAX_ERROR_CHARS = 2000
 
@@ -36,6 +36,37 @@ class DeadLetter(NamedTuple):
     item: int = 0
 
 
+def insert_dead_letters(
+    cur: psycopg.Cursor[Any], schema: str, letters: Sequence[DeadLetter]
+) -> int:
+    """The insert alone, inside the caller's transaction; returns new entries."""
+    if not letters:
+        return 0
+    cur.executemany(
+        sql.SQL(
+            "INSERT INTO {} (tenant, source, partition, position, item, stage,"
+            " reason, error, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (source, partition, position, item) DO NOTHING"
+        ).format(sql.Identifier(schema, "dead_letters")),
+        [
+            (
+                d.tenant,
+                d.source,
+                d.partition,
+                d.position,
+                d.item,
+                d.stage,
+                d.reason,
+                # PostgreSQL text cannot hold NUL; the payload (bytea) keeps the original.
+                d.error[:MAX_ERROR_CHARS].replace("\x00", "\\x00"),
+                d.payload,
+            )
+            for d in letters
+        ],
+    )
+    return max(cur.rowcount, 0)
+
+
 def write_dead_letters(
     conn: psycopg.Connection[Any],
     schema: str,
@@ -46,31 +77,7 @@ def write_dead_letters(
     entries (replayed ones are skipped)."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SET LOCAL synchronous_commit TO on")
-        written = 0
-        if letters:
-            cur.executemany(
-                sql.SQL(
-                    "INSERT INTO {} (tenant, source, partition, position, item, stage,"
-                    " reason, error, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (source, partition, position, item) DO NOTHING"
-                ).format(sql.Identifier(schema, "dead_letters")),
-                [
-                    (
-                        d.tenant,
-                        d.source,
-                        d.partition,
-                        d.position,
-                        d.item,
-                        d.stage,
-                        d.reason,
-                        d.error[:MAX_ERROR_CHARS].replace("\x00", "\\x00"),
-                        d.payload,
-                    )
-                    for d in letters
-                ],
-                returning=False,
-            )
-            written = max(cur.rowcount, 0)
+        written = insert_dead_letters(cur, schema, letters)
         if progress is not None:
             record_progress(cur, schema, progress)
     return written

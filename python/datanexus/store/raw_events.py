@@ -16,7 +16,7 @@ from psycopg import sql
 from datanexus.store.progress import Progress, record_progress
 from datanexus.store.staging import copy_into_staging
 
-__all__ = ["RawEvent", "write_raw_events"]
+__all__ = ["RawEvent", "insert_raw_events", "write_raw_events"]
 
 
 class RawEvent(NamedTuple):
@@ -42,6 +42,22 @@ _COLUMNS = (
 _STAGE = "_dn_stage_raw_events"
 
 
+def insert_raw_events(cur: psycopg.Cursor[Any], schema: str, events: Sequence[RawEvent]) -> int:
+    """The insert alone, inside the caller's transaction; returns rows inserted."""
+    if not events:
+        return 0
+    copy_into_staging(cur, _STAGE, _COLUMNS, events)
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {t} (tenant, stream, id, ts, seq, payload)"
+            " SELECT tenant, stream, id,"
+            "  timestamptz 'epoch' + ts_ms * interval '1 millisecond', seq, payload::jsonb"
+            " FROM {s} ON CONFLICT (tenant, stream, id) DO NOTHING"
+        ).format(t=sql.Identifier(schema, "raw_events"), s=sql.Identifier(_STAGE))
+    )
+    return max(cur.rowcount, 0)
+
+
 def write_raw_events(
     conn: psycopg.Connection[Any],
     schema: str,
@@ -53,19 +69,7 @@ def write_raw_events(
     rolled back): validate before writing and dead-letter what fails."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SET LOCAL synchronous_commit TO on")
-        written = 0
-        if events:
-            copy_into_staging(cur, _STAGE, _COLUMNS, events)
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO {t} (tenant, stream, id, ts, seq, payload)"
-                    " SELECT tenant, stream, id,"
-                    "  timestamptz 'epoch' + ts_ms * interval '1 millisecond', seq,"
-                    "  payload::jsonb"
-                    " FROM {s} ON CONFLICT (tenant, stream, id) DO NOTHING"
-                ).format(t=sql.Identifier(schema, "raw_events"), s=sql.Identifier(_STAGE))
-            )
-            written = max(cur.rowcount, 0)
+        written = insert_raw_events(cur, schema, events)
         if progress is not None:
             record_progress(cur, schema, progress)
     return written

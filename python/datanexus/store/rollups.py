@@ -19,7 +19,7 @@ from psycopg import sql
 from datanexus.store.progress import Progress, record_progress
 from datanexus.store.staging import copy_into_staging
 
-__all__ = ["ROLLUP_COLUMNS", "RollupRow", "write_rollups"]
+__all__ = ["ROLLUP_COLUMNS", "RollupRow", "upsert_rollups", "write_rollups"]
 
 
 class RollupRow(NamedTuple):
@@ -93,6 +93,16 @@ def _upsert(schema: str) -> sql.Composed:
     )
 
 
+def upsert_rollups(cur: psycopg.Cursor[Any], schema: str, rows: Sequence[RollupRow]) -> int:
+    """The upsert alone, inside the caller's transaction; returns rows inserted or
+    replaced."""
+    if not rows:
+        return 0
+    copy_into_staging(cur, _STAGE, ROLLUP_COLUMNS, rows)
+    cur.execute(_upsert(schema))
+    return max(cur.rowcount, 0)
+
+
 def write_rollups(
     conn: psycopg.Connection[Any],
     schema: str,
@@ -104,11 +114,7 @@ def write_rollups(
     ``psycopg.Error`` with the transaction rolled back; nothing of the call remains."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SET LOCAL synchronous_commit TO on")
-        written = 0
-        if rows:
-            copy_into_staging(cur, _STAGE, ROLLUP_COLUMNS, rows)
-            cur.execute(_upsert(schema))
-            written = max(cur.rowcount, 0)
+        written = upsert_rollups(cur, schema, rows)
         if progress is not None:
             record_progress(cur, schema, progress)
     return written
