@@ -14,11 +14,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from datanexus.connectors.idempotency import canonical_json, idempotency_key
 from datanexus.errors import InvalidArgument
+from datanexus.store.batch import StoreBatch
 from datanexus.store.dead_letters import DeadLetter
 from datanexus.store.progress import Progress
+from datanexus.store.raw_events import RawEvent
 
-__all__ = ["MAX_BODY_BYTES", "Decoded", "MessageBatch", "decode_batch", "decode_body", "parse_ts"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "Decoded",
+    "MessageBatch",
+    "decode_batch",
+    "decode_body",
+    "parse_ts",
+    "to_store_batch",
+]
 
 MAX_BODY_BYTES = 1 << 20
 _MAX_TS_MS = (1 << 53) - 1
@@ -161,3 +172,24 @@ def decode_batch(
             continue
         out.events.append(event)
     return out
+
+
+def to_store_batch(decoded: Decoded, *, tenant: str, stream: str) -> StoreBatch:
+    """The raw events of ``decoded`` (keyed by :func:`idempotency_key`; an event's own
+    ``tenant``/``stream`` strings win over the defaults), its dead letters and its
+    progress, for :class:`~datanexus.connectors.postgres.PostgresSink`. Events need an
+    epoch-ms ``ts`` (decode with ``require_ts=True``)."""
+    raw = []
+    for event in decoded.events:
+        own_tenant, own_stream = event.get("tenant"), event.get("stream")
+        raw.append(
+            RawEvent(
+                tenant=own_tenant if isinstance(own_tenant, str) and own_tenant else tenant,
+                stream=own_stream if isinstance(own_stream, str) and own_stream else stream,
+                id=idempotency_key(event),
+                ts_ms=int(event["ts"]),
+                payload=canonical_json(event).decode(),
+            )
+        )
+    progress = [decoded.progress] if decoded.progress is not None else []
+    return StoreBatch(raw_events=raw, dead_letters=list(decoded.dead_letters), progress=progress)

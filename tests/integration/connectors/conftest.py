@@ -65,9 +65,13 @@ class Proxy:
         with contextlib.suppress(OSError):
             while data := src.recv(65536):
                 dst.sendall(data)
-        for s in (src, dst):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_RDWR)
+        # Each socket is the source of exactly one pipe, which closes it.
+        src.close()
+        with self.lock:
+            if src in self.conns:
+                self.conns.remove(src)
 
     def down(self) -> None:
         self.accepting = False
@@ -75,8 +79,6 @@ class Proxy:
             for s in self.conns:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                s.close()
-            self.conns.clear()
 
     def up(self) -> None:
         self.accepting = True
