@@ -75,6 +75,7 @@ class RabbitStreamPartition(StatefulSourcePartition[MessageBatch, int | None]):
         self._channel: BlockingChannel | None = None
         self._buffer: deque[tuple[int, bytes, int]] = deque()
         self._received_tag = 0  # highest delivery tag received on this channel
+        self._acked_tag = 0  # acking a tag twice is a channel error
 
     def _open(self) -> None:
         conn = connect(self._url)
@@ -86,7 +87,7 @@ class RabbitStreamPartition(StatefulSourcePartition[MessageBatch, int | None]):
             self._queue, self._on_message, auto_ack=False, arguments={"x-stream-offset": start}
         )
         self._conn, self._channel = conn, channel
-        self._received_tag = 0
+        self._received_tag = self._acked_tag = 0
         # Bytewax may drop a partition without close() (an abort): close the socket
         # when the partition is collected instead of leaking it.
         weakref.finalize(self, _close_quietly, conn)
@@ -141,12 +142,16 @@ class RabbitStreamPartition(StatefulSourcePartition[MessageBatch, int | None]):
             positions.append(str(offset))
             bodies.append(body)
             last = offset
-        if last_tag and self._channel is not None:
-            self._channel.basic_ack(last_tag, multiple=True)
+        self._ack(last_tag)
         if not bodies:
             return None
         self._last = last
         return MessageBatch(SOURCE, self._queue, positions, bodies, last)
+
+    def _ack(self, tag: int) -> None:
+        if tag > self._acked_tag and self._channel is not None:
+            self._channel.basic_ack(tag, multiple=True)
+            self._acked_tag = tag
 
     def next_awake(self) -> datetime | None:
         return self._pacer.awake
@@ -158,8 +163,7 @@ class RabbitStreamPartition(StatefulSourcePartition[MessageBatch, int | None]):
         if self._conn is None or not self._conn.is_open:
             return
         try:
-            if self._received_tag and self._channel is not None:
-                self._channel.basic_ack(self._received_tag, multiple=True)
+            self._ack(self._received_tag)
             self._conn.close()
         except AMQP_ERRORS:
             log.debug("closing %s failed", self._queue, exc_info=True)

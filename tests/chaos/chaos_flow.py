@@ -1,0 +1,140 @@
+"""The flow the chaos tests kill: a stream → decode → one-minute windows per region →
+PostgreSQL, with Bytewax recovery. Run as a script (a subprocess the test SIGKILLs):
+
+    python tests/chaos/chaos_flow.py rabbit|redis NAME STOP_AFTER SCHEMA RECOVERY_DIR
+
+The windowing is a small stand-in for the native window engine (issue 4), written so
+its output is a pure function of the per-region event order: integer sums, exact
+sums of squares, HyperLogLogs fed in order (their bytes do not depend on batch
+boundaries). Windows close when the region's watermark (max ts − 5 s) passes their
+end, or at the end of the input; an event for a window already emitted is dead-lettered
+as ``late`` (the test data never is: its jitter is 2 s).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.recovery import RecoveryConfig
+from bytewax.testing import run_main
+
+from datanexus import HyperLogLog
+from datanexus.connectors.decode import Decoded, MessageBatch, decode_batch
+from datanexus.connectors.postgres import PostgresSink
+from datanexus.connectors.rabbitmq_stream import RabbitStreamSource
+from datanexus.connectors.redis_streams import RedisStreamSource
+from datanexus.store.dead_letters import DeadLetter
+from datanexus.store.rollups import RollupRow
+
+WINDOW_MS = 60_000
+OUT_OF_ORDER_MS = 5_000
+TENANT, PIPELINE = "chaos", "web"
+EPOCH = timedelta(milliseconds=200)
+
+Acc = list[Any]  # [count, latency sum, min, max, sum of squares, HyperLogLog]
+
+
+def by_region(decoded: Decoded) -> list[tuple[str, list[dict[str, Any]]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in decoded.events:
+        groups[str(event.get("region", "?"))].append(event)
+    return list(groups.items())
+
+
+class MinuteWindows(op.StatefulBatchLogic[list[dict[str, Any]], Any, Any]):
+    # Bytewax builds the logic from the resume state alone, without the key: the region
+    # is taken from the first event and kept in the state.
+    def __init__(self, state: Any) -> None:
+        self.region, self.max_ts, self.open, self.emitted = state or ("", None, {}, set())
+
+    def _row(self, start: int, acc: Acc) -> RollupRow:
+        n, total, lo, hi, squares, hll = acc
+        return RollupRow(
+            TENANT, PIPELINE, f"region={self.region}", WINDOW_MS, start, 0, n, float(total),
+            float(lo), float(hi), total / n, float(squares - total * total / n), None,
+            hll.to_bytes(),
+        )  # fmt: skip
+
+    def on_batch(self, values: list[list[dict[str, Any]]]) -> tuple[list[Any], bool]:
+        out: list[Any] = []
+        for events in values:
+            for e in events:
+                self.region = self.region or str(e.get("region", "?"))
+                ts, latency = e["ts"], e["latency_ms"]
+                start = ts - ts % WINDOW_MS
+                if start in self.emitted:
+                    out.append(
+                        DeadLetter("window", self.region, str(e["id"]), "window", "late",
+                                   f"window {start} already emitted", repr(e).encode(), TENANT)
+                    )  # fmt: skip
+                    continue
+                acc = self.open.get(start)
+                if acc is None:
+                    acc = self.open[start] = [0, 0, latency, latency, 0, HyperLogLog(12)]
+                acc[0] += 1
+                acc[1] += latency
+                acc[2] = min(acc[2], latency)
+                acc[3] = max(acc[3], latency)
+                acc[4] += latency * latency
+                acc[5].add(e["user_id"])
+                self.max_ts = ts if self.max_ts is None else max(self.max_ts, ts)
+        watermark = self.max_ts - OUT_OF_ORDER_MS if self.max_ts is not None else None
+        for start in sorted(self.open):
+            if watermark is None or start + WINDOW_MS > watermark:
+                break
+            out.append(self._row(start, self.open.pop(start)))
+            self.emitted.add(start)
+        return out, False
+
+    def on_eof(self) -> tuple[list[Any], bool]:
+        rows = [self._row(start, self.open.pop(start)) for start in sorted(self.open)]
+        self.emitted.update(r.window_start_ms for r in rows)
+        return rows, False
+
+    def snapshot(self) -> Any:
+        return (self.region, self.max_ts, self.open, self.emitted)
+
+
+def build(source: Source[MessageBatch], database_url: str, schema: str) -> Dataflow:
+    flow = Dataflow("chaos")
+    batches = op.input("in", flow, source)
+    decoded = op.map("decode", batches, functools.partial(decode_batch, flow="chaos.decode"))
+    # Dead letters and the decode progress row.
+    op.output("dead_letters", decoded, PostgresSink(database_url, flow="chaos", schema=schema))
+    keyed = op.flat_map("by_region", decoded, by_region)
+    windows = op.stateful_batch("window", keyed, MinuteWindows)
+    op.output(
+        "rollups",
+        op.key_rm("unkey", windows),
+        PostgresSink(database_url, flow="chaos", schema=schema, migrate=False),
+    )
+    return flow
+
+
+def source(kind: str, name: str, stop_after: int, url: str) -> Source[MessageBatch]:
+    if kind == "rabbit":
+        return RabbitStreamSource(url, [name], batch_size=500, stop_after={name: stop_after})
+    return RedisStreamSource(url, [name], batch_size=500, stop_after={name: stop_after})
+
+
+def main(argv: list[str]) -> None:
+    kind, name, stop_after, schema, recovery = argv
+    url = os.environ["DATANEXUS_AMQP_URL" if kind == "rabbit" else "DATANEXUS_REDIS_URL"]
+    flow = build(
+        source(kind, name, int(stop_after), url), os.environ["DATANEXUS_DATABASE_URL"], schema
+    )
+    run_main(flow, epoch_interval=EPOCH, recovery_config=RecoveryConfig(recovery))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    main(sys.argv[1:])
