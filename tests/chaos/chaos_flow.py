@@ -17,11 +17,13 @@ import functools
 import logging
 import os
 import sys
+import time
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
 import bytewax.operators as op
+import psycopg
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.recovery import RecoveryConfig
@@ -32,6 +34,7 @@ from datanexus.connectors.decode import Decoded, MessageBatch, decode_batch
 from datanexus.connectors.postgres import PostgresSink
 from datanexus.connectors.rabbitmq_stream import RabbitStreamSource
 from datanexus.connectors.redis_streams import RedisStreamSource
+from datanexus.retry import Backoff, CircuitBreaker, Retrier
 from datanexus.store.dead_letters import DeadLetter
 from datanexus.store.rollups import RollupRow
 
@@ -104,18 +107,43 @@ class MinuteWindows(op.StatefulBatchLogic[list[dict[str, Any]], Any, Any]):
         return (self.region, self.max_ts, self.open, self.emitted)
 
 
-def build(source: Source[MessageBatch], database_url: str, schema: str) -> Dataflow:
+def _pg_retrier() -> Retrier:
+    # A 1 s circuit reset instead of the default 30 s keeps the restart tests short.
+    return Retrier(
+        CircuitBreaker("chaos-pg", reset_timeout=1.0),
+        (psycopg.OperationalError, psycopg.InterfaceError),
+        backoff=Backoff(base=0.1, cap=1.0),
+    )
+
+
+def _throttle(delay: float, batch: MessageBatch) -> MessageBatch:
+    time.sleep(delay)
+    return batch
+
+
+def build(
+    source: Source[MessageBatch], database_url: str, schema: str, delay: float = 0.0
+) -> Dataflow:
+    """``delay`` (seconds per batch) stretches a run so a server restart lands mid-run."""
     flow = Dataflow("chaos")
     batches = op.input("in", flow, source)
+    if delay:
+        batches = op.map("throttle", batches, functools.partial(_throttle, delay))
     decoded = op.map("decode", batches, functools.partial(decode_batch, flow="chaos.decode"))
     # Dead letters and the decode progress row.
-    op.output("dead_letters", decoded, PostgresSink(database_url, flow="chaos", schema=schema))
+    op.output(
+        "dead_letters",
+        decoded,
+        PostgresSink(database_url, flow="chaos", schema=schema, retrier_factory=_pg_retrier),
+    )
     keyed = op.flat_map("by_region", decoded, by_region)
     windows = op.stateful_batch("window", keyed, MinuteWindows)
     op.output(
         "rollups",
         op.key_rm("unkey", windows),
-        PostgresSink(database_url, flow="chaos", schema=schema, migrate=False),
+        PostgresSink(
+            database_url, flow="chaos", schema=schema, migrate=False, retrier_factory=_pg_retrier
+        ),
     )
     return flow
 
@@ -129,8 +157,12 @@ def source(kind: str, name: str, stop_after: int, url: str) -> Source[MessageBat
 def main(argv: list[str]) -> None:
     kind, name, stop_after, schema, recovery = argv
     url = os.environ["DATANEXUS_AMQP_URL" if kind == "rabbit" else "DATANEXUS_REDIS_URL"]
+    delay = float(os.environ.get("DATANEXUS_CHAOS_DELAY", "0"))
     flow = build(
-        source(kind, name, int(stop_after), url), os.environ["DATANEXUS_DATABASE_URL"], schema
+        source(kind, name, int(stop_after), url),
+        os.environ["DATANEXUS_DATABASE_URL"],
+        schema,
+        delay,
     )
     run_main(flow, epoch_interval=EPOCH, recovery_config=RecoveryConfig(recovery))
 

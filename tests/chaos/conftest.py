@@ -62,15 +62,32 @@ def restart_postgres(url: str) -> None:
 
 
 def restart_redis(url: str) -> None:
+    """SHUTDOWN SAVE, then start the server again as scripts/services.sh does, on the same
+    data directory, so the RDB file (streams included) is loaded back."""
     client = redis.Redis.from_url(url, socket_timeout=10)
-    # The streams survive in the RDB file; shutting down closes our connection.
+    data_dir = str(client.config_get("dir")["dir"])
+    port = str(client.connection_pool.connection_kwargs.get("port", 6379))
+    # Shutting down closes our connection.
     with contextlib.suppress(redis.ConnectionError):
         client.shutdown(save=True)
+    client.close()
+    wait_until(lambda: _redis_down(url), "Redis shutdown", timeout=30)
+    # Daemonized, so no child of ours outlives the test; same options as the script.
     subprocess.run(
-        ["bash", str(ROOT / "scripts" / "services.sh"), "start"],
-        check=True, timeout=180, env=_env(), capture_output=True,
+        ["redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", data_dir,
+         "--pidfile", str(Path(data_dir) / "redis.pid"), "--daemonize", "yes",
+         "--logfile", str(Path(data_dir) / "redis.log")],
+        check=True, timeout=30, env=_env(), capture_output=True, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     wait_until(lambda: redis.Redis.from_url(url, socket_timeout=2).ping(), "Redis")
+
+
+def _redis_down(url: str) -> bool:
+    try:
+        redis.Redis.from_url(url, socket_timeout=1).ping()
+    except redis.ConnectionError:
+        return True
+    return False
 
 
 def _rabbit_node() -> str:
