@@ -17,7 +17,7 @@ import harness
 import psycopg
 import pytest
 from bytewax.recovery import init_db_dir
-from conftest import restart_postgres, restart_rabbitmq, restart_redis
+from servers import restart_postgres, restart_rabbitmq, restart_redis
 
 EVENTS = 20_000
 DELAY = 0.2  # seconds per batch of 500: 40 batches, about 8 s
