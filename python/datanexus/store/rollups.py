@@ -74,12 +74,12 @@ def _upsert(schema: str) -> sql.Composed:
         sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in _VALUES
     )
     # Epoch ms to timestamptz by interval arithmetic: exact, unlike to_timestamp(float).
+    # Rows arrive de-duplicated (see _highest_revisions): no sort of the wide rows here.
     return sql.SQL(
         "INSERT INTO {table} AS r ({target_cols})"
-        " SELECT DISTINCT ON ({stage_key}, window_start_ms) {stage_key},"
+        " SELECT {stage_key},"
         "  timestamptz 'epoch' + window_start_ms * interval '1 millisecond', {values}"
         " FROM {stage}"
-        " ORDER BY {stage_key}, window_start_ms, revision DESC"
         " ON CONFLICT ({key}) DO UPDATE SET {updates}, written_at = now()"
         " WHERE excluded.revision > r.revision"
     ).format(
@@ -93,12 +93,26 @@ def _upsert(schema: str) -> sql.Composed:
     )
 
 
+def _highest_revisions(rows: Sequence[RollupRow]) -> Sequence[RollupRow]:
+    """``rows`` with one row per natural key, the highest revision (the first of equals):
+    an upsert may not touch a row twice. The common case, no duplicates, costs one set."""
+    keys = {r[:5] for r in rows}
+    if len(keys) == len(rows):
+        return rows
+    best: dict[tuple[object, ...], RollupRow] = {}
+    for r in rows:
+        key = r[:5]
+        if key not in best or r.revision > best[key].revision:
+            best[key] = r
+    return list(best.values())
+
+
 def upsert_rollups(cur: psycopg.Cursor[Any], schema: str, rows: Sequence[RollupRow]) -> int:
     """The upsert alone, inside the caller's transaction; returns rows inserted or
     replaced."""
     if not rows:
         return 0
-    copy_into_staging(cur, _STAGE, ROLLUP_COLUMNS, rows)
+    copy_into_staging(cur, _STAGE, ROLLUP_COLUMNS, _highest_revisions(rows))
     cur.execute(_upsert(schema))
     return max(cur.rowcount, 0)
 
