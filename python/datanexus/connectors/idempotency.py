@@ -64,6 +64,15 @@ class RecentKeys:
                 self._keys.popitem(last=False)
             return False
 
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._keys
+
+    def add(self, keys: list[str]) -> None:
+        """Remember ``keys`` (call only once what they name is durably stored)."""
+        for key in keys:
+            self.seen(key)
+
     def __len__(self) -> int:
         return len(self._keys)
 

@@ -30,6 +30,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from datanexus.connectors.amqp import AMQP_ERRORS, connect
 from datanexus.connectors.decode import MessageBatch, decode_batch, to_store_batch
+from datanexus.connectors.idempotency import RecentKeys
 from datanexus.connectors.postgres import Writer
 from datanexus.retry import Backoff
 from datanexus.store.batch import Written
@@ -186,12 +187,27 @@ class QueueConsumer:
 
 
 def store_deliveries(
-    writer: Writer, *, flow: str, queue: str, tenant: str, stream: str
+    writer: Writer,
+    *,
+    flow: str,
+    queue: str,
+    tenant: str,
+    stream: str,
+    recent: RecentKeys | None = None,
 ) -> Callable[[list[Delivery]], Written]:
     """A ``handle`` that decodes the bodies and stores raw events, dead letters and the
-    progress (the highest publisher sequence number seen) in one transaction."""
+    progress (the highest publisher sequence number seen) in one transaction.
 
-    def handle(batch: list[Delivery]) -> Written:
+    Redeliveries whose ``message_id`` is among the last 10 000 stored (``recent``,
+    CONN-10) are skipped before decoding; keys are remembered only after the commit, so
+    a batch that failed to store is never skipped on its redelivery. Older repeats are
+    caught by the raw-event table's key."""
+    recent = RecentKeys() if recent is None else recent
+
+    def handle(all_deliveries: list[Delivery]) -> Written:
+        batch = [d for d in all_deliveries if d.message_id is None or d.message_id not in recent]
+        if not batch:
+            return Written()
         seqs = [d.seq for d in batch if d.seq is not None]
         message = MessageBatch(
             SOURCE,
@@ -205,6 +221,8 @@ def store_deliveries(
         decoded = decode_batch(message, flow=flow)
         if not seqs:
             decoded.progress = None
-        return writer.write(to_store_batch(decoded, tenant=tenant, stream=stream))
+        written = writer.write(to_store_batch(decoded, tenant=tenant, stream=stream))
+        recent.add([d.message_id for d in batch if d.message_id is not None])
+        return written
 
     return handle

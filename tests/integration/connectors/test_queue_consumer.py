@@ -11,7 +11,7 @@ import pytest
 from pika.spec import BasicProperties
 
 from datanexus.connectors.amqp import ConfirmingPublisher, Outgoing, connect
-from datanexus.connectors.idempotency import canonical_json
+from datanexus.connectors.idempotency import RecentKeys, canonical_json
 from datanexus.connectors.postgres import Writer
 from datanexus.connectors.rabbitmq_queue import (
     Delivery,
@@ -106,3 +106,26 @@ def test_a_poison_message_reaches_the_dead_letter_queue_after_twenty_deliveries(
     method, _props, body = publisher.channel.basic_get(spec.dead_letter_queue, auto_ack=True)
     assert method is not None
     assert body == b"poison"
+
+
+def test_recent_keys_skip_stored_redeliveries_but_never_a_failed_batch(
+    database_url: str, schema: str, pg: psycopg.Connection[Any]
+) -> None:
+    recent = RecentKeys()
+    batch = [
+        Delivery(i, canonical_json({"id": f"k{i}", "ts": i}), f"k{i}", i, False)
+        for i in range(1, 4)
+    ]
+    broken = Writer(database_url, "dn_no_such_schema")
+    failing = store_deliveries(broken, flow="q", queue="q", tenant="t", stream="s", recent=recent)
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        failing(batch)
+    broken.close()
+    assert len(recent) == 0, "nothing stored, nothing remembered"
+    writer = Writer(database_url, schema)
+    handle = store_deliveries(writer, flow="q", queue="q", tenant="t", stream="s", recent=recent)
+    assert handle(batch).raw_events == 3
+    assert handle(batch).raw_events == 0
+    assert "k2" in recent
+    writer.close()
+    assert pg.execute(f'SELECT count(*) FROM "{schema}".raw_events').fetchone() == (3,)
