@@ -17,6 +17,7 @@ pub enum TypeId {
     TDigest = 2,
     RollingAggregate = 3,
     WatermarkTracker = 4,
+    WindowEngine = 5,
 }
 
 impl TypeId {
@@ -26,6 +27,7 @@ impl TypeId {
             TypeId::TDigest => "TDigest",
             TypeId::RollingAggregate => "RollingAggregate",
             TypeId::WatermarkTracker => "WatermarkTracker",
+            TypeId::WindowEngine => "WindowEngine",
         }
     }
 }

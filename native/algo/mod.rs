@@ -8,5 +8,6 @@ pub mod hll;
 pub mod rolling;
 pub mod tdigest;
 pub mod watermark;
+pub mod window;
 
 pub use error::{Error, ErrorKind, Result};

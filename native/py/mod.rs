@@ -10,6 +10,10 @@ mod rolling;
 mod serial;
 mod tdigest;
 mod watermark;
+mod window;
+mod window_read;
+mod window_result;
+mod window_router;
 
 use pyo3::prelude::*;
 
@@ -19,6 +23,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rolling::PyRollingAggregate>()?;
     m.add_class::<tdigest::PyTDigest>()?;
     m.add_class::<watermark::PyWatermarkTracker>()?;
+    m.add_class::<window::PyWindowEngine>()?;
+    m.add_class::<window_result::PyWindowResult>()?;
+    m.add_class::<window_router::PyWindowRouter>()?;
+    m.add_class::<window_router::PyShardBatch>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datanexus._native import __version__
+from datanexus._native import WindowEngine, WindowResult, __version__
 from datanexus.errors import (
     CircuitOpen,
     ConfigError,
@@ -34,5 +34,7 @@ __all__ = [
     "ServiceUnavailable",
     "TDigest",
     "WatermarkTracker",
+    "WindowEngine",
+    "WindowResult",
     "__version__",
 ]

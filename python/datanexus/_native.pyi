@@ -5,12 +5,23 @@ Import these types from :mod:`datanexus`, not from here. Checked against the bui
 """
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["HyperLogLog", "RollingAggregate", "TDigest", "WatermarkTracker", "__version__"]
+__all__ = [
+    "HyperLogLog",
+    "RollingAggregate",
+    "ShardBatch",
+    "TDigest",
+    "WatermarkTracker",
+    "WindowEngine",
+    "WindowResult",
+    "WindowRouter",
+    "__version__",
+]
 
 __version__: str
 
@@ -412,3 +423,255 @@ class TDigest:
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
     def __eq__(self, value: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
+
+_Duration: TypeAlias = timedelta | int
+
+@final
+class WindowResult:
+    """One emission of an event-time window: the window's values at that point.
+
+    ``key`` is the tuple of the group-by values; ``start`` and ``end`` the window
+    ``[start, end)`` as aware UTC datetimes (``start_ms``, ``end_ms``: epoch ms);
+    ``values`` maps each measure name to its value (an int, a float, or None when the
+    window holds no value of the measure's field). ``revision`` is 0 for the window's first
+    emission and +1 for each amendment by late events, which carries the values it replaces
+    in ``previous``. Results are identified by ``(key, start)``: a sink upserting on that
+    and keeping the highest revision converges. ``retracted`` marks a session window that
+    no longer exists (it merged into another, or moved its start); its ``values`` are
+    empty and ``previous`` holds its last values: delete it.
+    """
+
+    def __new__(
+        cls,
+        key: tuple[Any, ...],
+        start_ms: int,
+        end_ms: int,
+        values: dict[str, _Number | None],
+        revision: int = 0,
+        previous: dict[str, _Number | None] | None = None,
+        retracted: bool = False,
+    ) -> WindowResult: ...
+    @property
+    def key(self) -> tuple[Any, ...]: ...
+    @property
+    def start(self) -> datetime:
+        """Aware UTC; a time outside the years 1 to 9999 raises
+        :class:`datanexus.InvalidArgument` (use ``start_ms``)."""
+
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def start_ms(self) -> int: ...
+    @property
+    def end_ms(self) -> int: ...
+    @property
+    def values(self) -> dict[str, _Number | None]:
+        """A copy of the measure values."""
+
+    @property
+    def revision(self) -> int: ...
+    @property
+    def previous(self) -> dict[str, _Number | None] | None: ...
+    @property
+    def retracted(self) -> bool: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+class _WindowStats(TypedDict):
+    events: int
+    late: int
+    late_windows: int
+    emitted: int
+    amended: int
+    retracted: int
+    early: int
+    purged: int
+    windows: int
+    open_windows: int
+    series: int
+
+class _WindowState(TypedDict):
+    key: tuple[Any, ...]
+    start: datetime
+    end: datetime
+    values: dict[str, _Number | None]
+    revision: int | None
+
+@final
+class WindowEngine:
+    """Event-time windows over batches of events, in native code (usable without
+    Bytewax; :func:`datanexus.stream.window_aggregate` runs it in a flow).
+
+    ``window`` is ``"tumbling"`` (``size``), ``"sliding"`` (``size`` every ``slide``,
+    0 < slide ≤ size) or ``"session"`` (``gap``); grid windows are aligned to the epoch,
+    ``[k·size, (k+1)·size)``, with negative times in the window before zero. Durations are
+    ``timedelta`` or ints of milliseconds, in whole milliseconds.
+
+    ``measures`` maps result names to specs: ``count``, ``sum(f)``, ``min(f)``,
+    ``max(f)``, ``mean(f)``, ``stddev(f)`` (sample), ``pNN(f)`` (``p50``, ``p99``,
+    ``p99.9``: t-digest, nearest rank exactly up to its exact-points limit),
+    ``distinct(f)`` (HyperLogLog, precision 12, hashed as :class:`HyperLogLog`) and
+    ``rate(f)`` (a counter's increase per second between the window's first and last
+    samples; a decrease is a reset; one sample → 0). Integer sums are exact, float sums
+    compensated; a field that is absent or None is skipped by its measure (as SQL NULL).
+    ``group_by`` names the fields of the series key (missing → None); keys keep their
+    types (``True``, ``1`` and ``1.0`` are three keys).
+
+    Event time comes from ``time_field``: epoch milliseconds (int or float), an RFC 3339
+    string with an offset, or an aware datetime; sub-millisecond parts are dropped
+    (floor). Times must lie within ±(2^53 − 1) ms.
+
+    Semantics, event by event in input order: an event updates each of its windows whose
+    ``end + allowed_lateness > watermark`` (sessions: judged on the event's own window
+    ``[t, t + gap)``); an event that updates none is *late*. A window is emitted once the
+    watermark reaches its end, in end order; a change to an emitted window whose end the
+    watermark has passed re-emits it at once with ``revision + 1``. The watermark is, per
+    partition, the largest event time minus ``max_out_of_orderness``, and overall the
+    minimum over active partitions (see :class:`WatermarkTracker`); it never goes back.
+    Partitions silent for longer than ``idle_timeout`` on the caller's clock (the ``now``
+    readings, in ms) stop holding it back. State is dropped once the watermark passes a
+    window's ``end + allowed_lateness`` (sessions: plus one gap). More than
+    ``max_open_windows`` windows awaiting their first emission make the oldest emit
+    early. Output depends only on each partition's event order and the parameters,
+    never on how a stream is cut into batches.
+
+    Bad parameters raise :class:`datanexus.InvalidArgument` (naming the measure, window
+    or field) or :class:`datanexus.InvalidType`.
+    """
+
+    def __new__(
+        cls,
+        window: str,
+        size: _Duration | None = None,
+        slide: _Duration | None = None,
+        gap: _Duration | None = None,
+        *,
+        measures: dict[str, str],
+        group_by: Sequence[str] | str | None = None,
+        time_field: str = "ts",
+        max_out_of_orderness: _Duration | None = None,
+        allowed_lateness: _Duration | None = None,
+        idle_timeout: _Duration | None = None,
+        max_open_windows: int = 10_000,
+    ) -> WindowEngine:
+        """Defaults: ``max_out_of_orderness`` 0, ``allowed_lateness`` 5 s, no idleness."""
+
+    def process(
+        self, events: Iterable[Any], partition: str | int | None = None, now: int | None = None
+    ) -> tuple[list[WindowResult], list[Any], list[tuple[Any, str]]]:
+        """Process a batch of events (mappings) from one source partition (default
+        ``""``); ``now`` is the caller's clock in ms, for idleness. Returns the results in
+        emission order, the late events, and ``(event, reason)`` for events that cannot be
+        windowed (no or unparseable time, a non-numeric measure field, an unsupported
+        group-by value…). The numeric work runs with the GIL released."""
+
+    def process_json(
+        self,
+        docs: Iterable[bytes | bytearray | str],
+        partition: str | int | None = None,
+        now: int | None = None,
+    ) -> tuple[list[WindowResult], list[Any], list[tuple[Any, str]]]:
+        """The raw path: a batch of JSON documents, each an object, parsed natively with
+        the GIL released (only the fields the engine reads are decoded). Values mean what
+        they mean in :meth:`process` (a JSON time is epoch ms or an RFC 3339 string); a
+        duplicated field takes its last value. Late events and errors are the documents
+        as given."""
+
+    def process_routed(
+        self, batch: ShardBatch, now: int | None = None
+    ) -> tuple[list[WindowResult], list[Any]]:
+        """Process one shard's part of a batch split by a :class:`WindowRouter`: the
+        results and the late events."""
+
+    def tick(self, now: int) -> list[WindowResult]:
+        """Advance the clock (ms); emit what partitions gone idle were holding back."""
+
+    def flush(self) -> list[WindowResult]:
+        """End of input: emit every window still waiting, in end order. State stays, so
+        input that resumes later amends these windows."""
+
+    def expect_partitions(self, partitions: Iterable[str | int]) -> None:
+        """Announce partitions before they speak: each holds the watermark (at None)
+        until its first event, or until it goes idle."""
+
+    @property
+    def watermark(self) -> int | None:
+        """Epoch ms; None until every announced partition has spoken."""
+
+    @property
+    def measures(self) -> list[tuple[str, str]]:
+        """``(name, spec)`` of each measure, in order."""
+
+    @property
+    def open_windows(self) -> int:
+        """Windows not yet emitted."""
+
+    def __len__(self) -> int:
+        """Windows held (open, or emitted and within lateness)."""
+
+    def stats(self) -> _WindowStats:
+        """Counters for metrics: accepted and late events, emissions, amendments,
+        retractions, early emissions, purged windows, and current sizes."""
+
+    def windows(self) -> list[_WindowState]:
+        """Every held window's current values (``revision``: of the latest emission)."""
+
+    def copy(self) -> WindowEngine: ...
+    def __copy__(self) -> WindowEngine: ...
+    def __deepcopy__(self, memo: Any) -> WindowEngine: ...
+    def to_bytes(self) -> bytes:
+        """Our versioned image: configuration, watermark tracker and every window."""
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray) -> WindowEngine:
+        """Read :meth:`to_bytes`; anything else raises
+        :class:`datanexus.SerializationError`."""
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+@final
+class WindowRouter:
+    """Splits a partition's batches by shard (a stable hash of the series key) for
+    engines that each hold many series; every part carries the partition's progress, so
+    each shard engine emits exactly what one engine of all series would, when it would."""
+
+    def __new__(cls, engine: WindowEngine, shards: int) -> WindowRouter:
+        """Reads events as ``engine`` does; ``shards`` in 1..65536."""
+
+    @property
+    def shards(self) -> int: ...
+    def split(
+        self,
+        events: Iterable[Any],
+        partition: str | int | None = None,
+        partitions: Iterable[str | int] | None = None,
+        now: int | None = None,
+    ) -> tuple[list[tuple[int, ShardBatch]], list[tuple[Any, str]]]:
+        """The ``(shard, part)`` of the batch (parts without events carry the
+        partition's progress when it matters) and the ``(event, reason)`` of events that
+        cannot be windowed. ``partitions``, when given, are announced to the engines
+        (:meth:`WindowEngine.expect_partitions`)."""
+
+    def split_json(
+        self,
+        docs: Iterable[bytes | bytearray | str],
+        partition: str | int | None = None,
+        partitions: Iterable[str | int] | None = None,
+        now: int | None = None,
+    ) -> tuple[list[tuple[int, ShardBatch]], list[tuple[Any, str]]]:
+        """:meth:`split` for JSON documents, read as :meth:`WindowEngine.process_json`
+        reads them."""
+
+@final
+class ShardBatch:
+    """One shard's part of a batch; picklable, so it crosses processes."""
+
+    def __len__(self) -> int: ...
+    @property
+    def partition(self) -> str | int: ...
+    @property
+    def events(self) -> list[Any]: ...
+    def __reduce__(self) -> tuple[Any, tuple[bytes, list[Any]]]: ...
