@@ -5,7 +5,7 @@
   is ≥ 100 k rows/s on this 2-core machine (executemany ≈ 60 k). The table is the plain
   (unpartitioned) one of migration 0001; time partitions arrive with issue 6.
 - Events per second from a RabbitMQ stream through a one-minute window into PostgreSQL
-  (the chaos tests' flow: decode, window per region, COPY + upsert), beside a plain pika
+  (the chaos tests' flow: decode, the native WindowEngine, COPY + upsert), beside a plain pika
   consumer that only acks, the ceiling of any AMQP consumer in Python here.
 """
 
@@ -123,7 +123,7 @@ def test_end_to_end_ours(benchmark: Any, stream: str) -> None:
             schemas.append(f"dn_bench_{uuid.uuid4().hex[:12]}")
             migrate(conn, schemas[-1])
             source = RabbitStreamSource(AMQP_URL, [stream], stop_after={stream: EVENTS - 1})
-            return (chaos_flow["build"](source, DATABASE_URL, schemas[-1]),), {}
+            return (chaos_flow["build"](source, DATABASE_URL, schemas[-1], window="engine"),), {}
 
         benchmark.extra_info.update(items=EVENTS, role="ours")
         try:

@@ -98,10 +98,11 @@ def new_schema(pg: psycopg.Connection[Any]) -> str:
     return name
 
 
-def run_reference(stream: Stream, database_url: str, schema: str) -> None:
+def run_reference(stream: Stream, database_url: str, schema: str, window: str) -> None:
     """The uninterrupted run, in this process, without recovery."""
     source = chaos_flow.source(stream.kind, stream.name, stream.stop_after, stream.url)
-    run_main(chaos_flow.build(source, database_url, schema), epoch_interval=chaos_flow.EPOCH)
+    flow = chaos_flow.build(source, database_url, schema, window=window)
+    run_main(flow, epoch_interval=chaos_flow.EPOCH)
 
 
 def start_flow(

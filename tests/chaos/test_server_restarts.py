@@ -44,10 +44,11 @@ def test_a_server_restart_mid_run_loses_and_duplicates_nothing(
     stream = harness.make_stream(kind, amqp_url if kind == "rabbit" else redis_url, EVENTS, 11)
     reference, chaos = harness.new_schema(pg), harness.new_schema(pg)
     try:
-        harness.run_reference(stream, database_url, reference)
+        harness.run_reference(stream, database_url, reference, "engine")
         init_db_dir(tmp_path, 1)
         env = {"DATANEXUS_DATABASE_URL": database_url, "DATANEXUS_AMQP_URL": amqp_url,
-               "DATANEXUS_REDIS_URL": redis_url, "DATANEXUS_CHAOS_DELAY": str(DELAY)}  # fmt: skip
+               "DATANEXUS_REDIS_URL": redis_url, "DATANEXUS_CHAOS_DELAY": str(DELAY),
+               "DATANEXUS_CHAOS_WINDOW": "engine"}  # fmt: skip
         proc = harness.start_flow(stream, chaos, tmp_path, env)
         target = stream.positions[EVENTS // 5]
         assert harness.wait_for(
