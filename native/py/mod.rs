@@ -7,6 +7,7 @@ mod errors;
 mod gil;
 mod hll;
 mod rolling;
+mod serial;
 mod tdigest;
 mod watermark;
 mod window;

@@ -4,10 +4,11 @@ use numpy::{
     PyArray1, PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyFloat, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyFloat, PyTuple, PyType};
 
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
+use super::serial::{image_arg, reduce};
 use crate::algo::tdigest::{TDigest, DEFAULT_COMPRESSION};
 
 #[pyclass(name = "TDigest", module = "datanexus")]
@@ -285,29 +286,14 @@ impl PyTDigest {
 
     #[classmethod]
     fn from_bytes(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let py = data.py();
-        let owned;
-        let bytes: &[u8] = if let Ok(b) = data.cast::<PyBytes>() {
-            b.as_bytes()
-        } else if let Ok(b) = data.cast::<PyByteArray>() {
-            owned = b.to_vec();
-            &owned
-        } else {
-            return Err(invalid_type(
-                py,
-                "TDigest.from_bytes takes bytes or bytearray",
-            ));
-        };
-        TDigest::from_bytes(bytes)
+        let image = image_arg(data, "TDigest")?;
+        TDigest::from_bytes(&image)
             .map(|inner| Self { inner })
-            .map_err(|e| to_py(py, e))
+            .map_err(|e| to_py(data.py(), e))
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let py = slf.py();
-        let from_bytes = slf.get_type().getattr("from_bytes")?;
-        let state = PyBytes::new(py, &slf.borrow().inner.to_bytes());
-        PyTuple::new(py, [from_bytes, PyTuple::new(py, [state])?.into_any()])
+        reduce(slf.as_any(), &slf.borrow().inner.to_bytes())
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {

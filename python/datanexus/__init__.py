@@ -4,24 +4,32 @@ from __future__ import annotations
 
 from datanexus._native import WindowEngine, WindowResult, __version__
 from datanexus.errors import (
+    CircuitOpen,
     ConfigError,
     DataNexusError,
     IncompatibleSketches,
     InvalidArgument,
     InvalidType,
+    MigrationError,
+    PathNotAllowed,
+    SchemaTooNew,
     SerializationError,
     ServiceUnavailable,
 )
 from datanexus.sketches import HyperLogLog, RollingAggregate, TDigest, WatermarkTracker
 
 __all__ = [
+    "CircuitOpen",
     "ConfigError",
     "DataNexusError",
     "HyperLogLog",
     "IncompatibleSketches",
     "InvalidArgument",
     "InvalidType",
+    "MigrationError",
+    "PathNotAllowed",
     "RollingAggregate",
+    "SchemaTooNew",
     "SerializationError",
     "ServiceUnavailable",
     "TDigest",

@@ -9,11 +9,15 @@ same classes. Messages say what was wrong, where, and what is allowed.
 from __future__ import annotations
 
 __all__ = [
+    "CircuitOpen",
     "ConfigError",
     "DataNexusError",
     "IncompatibleSketches",
     "InvalidArgument",
     "InvalidType",
+    "MigrationError",
+    "PathNotAllowed",
+    "SchemaTooNew",
     "SerializationError",
     "ServiceUnavailable",
 ]
@@ -46,3 +50,22 @@ class ConfigError(DataNexusError, ValueError):
 
 class ServiceUnavailable(DataNexusError, ConnectionError):
     """A server DataNexus needs (PostgreSQL, Redis, RabbitMQ) cannot be reached."""
+
+
+class CircuitOpen(ServiceUnavailable):
+    """A circuit breaker refused a call without trying it: the server failed too often
+    recently. The message repeats the failure that opened the circuit."""
+
+
+class PathNotAllowed(InvalidArgument):
+    """A file name that would leave the connector's base directory (``..``, an absolute
+    path, NUL, a backslash, percent-encoded traversal, a symlink pointing outside)."""
+
+
+class MigrationError(DataNexusError, RuntimeError):
+    """The database schema cannot be brought to the version this code needs: a migration
+    failed, or an applied migration differs from the one shipped."""
+
+
+class SchemaTooNew(MigrationError):
+    """The database was migrated by a newer DataNexus than this one; refusing to start."""

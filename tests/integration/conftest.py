@@ -10,9 +10,12 @@ while testing nothing.
 from __future__ import annotations
 
 import os
-from typing import NoReturn
+import uuid
+from collections.abc import Iterator
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
 DEFAULT_DATABASE_URL = "postgresql://datanexus:datanexus@127.0.0.1:5432/datanexus"
@@ -99,3 +102,22 @@ def amqp_url() -> str:
     except pika.exceptions.AMQPError as error:
         _server_down("RabbitMQ", env, url, error)
     return url
+
+
+@pytest.fixture
+def pg(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the test database."""
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+        yield conn
+
+
+@pytest.fixture
+def schema(pg: psycopg.Connection[Any]) -> Iterator[str]:
+    """A fresh schema with the store's tables, dropped afterwards: tests never see each
+    other's rows (other engineers' runs share the server)."""
+    from datanexus.store.migrations import migrate
+
+    name = f"dn_test_{uuid.uuid4().hex[:16]}"
+    migrate(pg, name)
+    yield name
+    pg.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

@@ -15,6 +15,10 @@ from datanexus import errors
         (errors.IncompatibleSketches, ValueError),
         (errors.ConfigError, ValueError),
         (errors.ServiceUnavailable, ConnectionError),
+        (errors.CircuitOpen, ConnectionError),
+        (errors.PathNotAllowed, ValueError),
+        (errors.MigrationError, RuntimeError),
+        (errors.SchemaTooNew, RuntimeError),
     ],
 )
 def test_each_error_is_a_datanexus_error_and_its_builtin(cls: type, builtin: type) -> None:

@@ -1,0 +1,119 @@
+"""Ingestion publishers (used by the HTTP API): events to a RabbitMQ stream queue or a
+Redis stream, each with an idempotency key and a sequence number (CONN-10).
+
+``publish`` returns only when the server has stored every event (RabbitMQ publisher
+confirms; Redis replies to a MULTI/EXEC of XADDs), and raises otherwise. A raise means
+"maybe partly stored": the caller retries the same events, and consumers drop the
+repeats by key (:class:`~datanexus.connectors.idempotency.RecentKeys`, then the store's
+natural key). Sequence numbers are unique and gap-free per publisher in the order of
+the ``publish`` calls; a retried event gets a new one, so consumers key on the key.
+
+Message format, shared by the sources: the body is the event's canonical JSON; RabbitMQ
+carries the key in ``message_id`` and the number in header ``seq``; Redis entries have
+fields ``key``, ``seq`` and ``data`` (the body).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import redis
+from pika.spec import BasicProperties
+
+from datanexus.connectors.amqp import ConfirmingPublisher, Outgoing, connect
+from datanexus.connectors.idempotency import Sequencer, canonical_json, idempotency_key
+
+__all__ = ["Published", "RabbitStreamPublisher", "RedisStreamPublisher", "declare_stream"]
+
+
+class Published(NamedTuple):
+    key: str
+    seq: int
+
+
+def _prepare(
+    events: Sequence[Mapping[str, Any]], sequencer: Sequencer
+) -> list[tuple[Published, bytes]]:
+    # Encode everything before sending anything: a bad event fails the call up front.
+    bodies = [(idempotency_key(e), canonical_json(e)) for e in events]
+    first = sequencer.take(len(bodies))
+    return [(Published(key, first + i), body) for i, (key, body) in enumerate(bodies)]
+
+
+def declare_stream(channel: Any, queue: str, max_length_bytes: int | None = None) -> None:
+    """Declare stream queue ``queue`` (durable; idempotent with the same arguments)."""
+    arguments: dict[str, Any] = {"x-queue-type": "stream"}
+    if max_length_bytes is not None:
+        arguments["x-max-length-bytes"] = max_length_bytes
+    channel.queue_declare(queue, durable=True, arguments=arguments)
+
+
+class RabbitStreamPublisher:
+    """Publishes to stream queue ``queue`` (declared on connect). Not thread-safe."""
+
+    def __init__(self, url: str, queue: str, *, sequencer: Sequencer | None = None) -> None:
+        self._connection = connect(url)
+        self._publisher = ConfirmingPublisher(self._connection)
+        declare_stream(self._publisher.channel, queue)
+        self._queue = queue
+        self.sequencer = sequencer or Sequencer()
+
+    def publish(self, events: Sequence[Mapping[str, Any]]) -> list[Published]:
+        prepared = _prepare(events, self.sequencer)
+        self._publisher.publish(
+            (
+                Outgoing(
+                    "",
+                    self._queue,
+                    body,
+                    BasicProperties(
+                        content_type="application/json",
+                        delivery_mode=2,
+                        message_id=p.key,
+                        headers={"seq": p.seq},
+                    ),
+                )
+                for p, body in prepared
+            ),
+            mandatory=True,
+        )
+        return [p for p, _ in prepared]
+
+    def close(self) -> None:
+        if self._connection.is_open:
+            self._connection.close()
+
+
+class RedisStreamPublisher:
+    """Publishes to Redis stream ``stream`` with XADD (``maxlen`` trims approximately)."""
+
+    def __init__(
+        self,
+        url: str,
+        stream: str,
+        *,
+        sequencer: Sequencer | None = None,
+        maxlen: int | None = None,
+    ) -> None:
+        self._client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self._stream = stream
+        self._maxlen = maxlen
+        self.sequencer = sequencer or Sequencer()
+
+    def publish(self, events: Sequence[Mapping[str, Any]]) -> list[Published]:
+        """Returns the keys and numbers; the entry ids are in :attr:`last_ids`."""
+        prepared = _prepare(events, self.sequencer)
+        pipe = self._client.pipeline(transaction=True)
+        for p, body in prepared:
+            pipe.xadd(
+                self._stream,
+                {"key": p.key, "seq": p.seq, "data": body},
+                maxlen=self._maxlen,
+                approximate=True,
+            )
+        self.last_ids: list[bytes] = list(pipe.execute())
+        return [p for p, _ in prepared]
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,42 @@
+"""Binary COPY into a per-session staging table: the fast first half of every bulk write.
+
+The staging tables are ``TEMP ... ON COMMIT DELETE ROWS``: private to the connection,
+emptied by the commit (or rollback) of the transaction that filled them, so a failed
+write leaves nothing behind and the next write starts clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+__all__ = ["copy_into_staging"]
+
+
+def copy_into_staging(
+    cur: psycopg.Cursor[Any],
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Iterable[Sequence[Any]],
+) -> None:
+    """Create temp table ``table`` (``columns`` = (name, SQL type)) if this session has
+    none, then binary-COPY ``rows`` into it. Must run inside the caller's transaction."""
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+            sql.Identifier(table),
+            sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
+                for name, kind in columns
+            ),
+        )
+    )
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns)
+    )
+    with cur.copy(copy_sql) as copy:
+        copy.set_types([kind for _, kind in columns])
+        for row in rows:
+            copy.write_row(row)
