@@ -10,7 +10,7 @@ use pyo3::types::{
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
 use super::window_read::Reader;
-use super::window_result::{key_tuple, utc_datetime, values_dict, PyWindowResult};
+use super::window_result::{key_tuple, utc_datetime, values_dict, Names, PyWindowResult};
 use super::window_router::PyShardBatch;
 use crate::algo::watermark::PartitionKey;
 use crate::algo::window::json::JsonReader;
@@ -21,7 +21,7 @@ pub struct PyWindowEngine {
     pub(super) inner: WindowEngine,
     pub(super) reader: Reader,
     pub(super) json: JsonReader,
-    pub(super) names: Vec<Py<PyString>>,
+    pub(super) names: Names,
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -202,11 +202,12 @@ pub(super) fn doc_bytes<'a>(data: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u
 impl PyWindowEngine {
     pub(super) fn wrap(py: Python<'_>, inner: WindowEngine) -> Self {
         let config = inner.config();
-        let names = config
+        let names: Vec<Py<PyString>> = config
             .measures
             .iter()
             .map(|m| PyString::intern(py, &m.name).unbind())
             .collect();
+        let names: Names = names.into();
         Self {
             reader: Reader::new(py, config),
             json: JsonReader::new(config),
@@ -223,8 +224,8 @@ impl PyWindowEngine {
         let results = out
             .results
             .iter()
-            .map(|e| PyWindowResult::from_emission(py, &self.names, e))
-            .collect::<PyResult<Vec<_>>>()?;
+            .map(|e| PyWindowResult::from_emission(&self.names, e))
+            .collect::<Vec<_>>();
         PyList::new(py, results)
     }
 }
@@ -410,6 +411,30 @@ impl PyWindowEngine {
     #[getter]
     fn watermark(&self) -> Option<i64> {
         self.inner.watermark()
+    }
+
+    /// The configuration, as the constructor took it (durations in ms).
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.inner.config();
+        let d = PyDict::new(py);
+        let (size, slide, gap) = match c.kind {
+            WindowKind::Tumbling { size } => (Some(size), None, None),
+            WindowKind::Sliding { size, slide } => (Some(size), Some(slide), None),
+            WindowKind::Session { gap } => (None, None, Some(gap)),
+        };
+        d.set_item("window", c.kind.name())?;
+        d.set_item("size", size)?;
+        d.set_item("slide", slide)?;
+        d.set_item("gap", gap)?;
+        d.set_item("measures", c.measure_specs())?;
+        d.set_item("group_by", c.group_by.clone())?;
+        d.set_item("time_field", &c.time_field)?;
+        d.set_item("max_out_of_orderness", c.max_out_of_orderness)?;
+        d.set_item("allowed_lateness", c.allowed_lateness)?;
+        d.set_item("idle_timeout", c.idle_timeout)?;
+        d.set_item("max_open_windows", c.max_open_windows)?;
+        Ok(d)
     }
 
     #[getter]

@@ -1,7 +1,10 @@
 //! `datanexus.WindowResult`: one emission of a window, and the conversions of engine
 //! values, series keys and times into Python objects.
 
+use std::sync::Arc;
+
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDateTime, PyDict, PyFloat, PyInt, PyString, PyTuple, PyTzInfo};
 
 use super::errors::invalid_argument;
@@ -69,37 +72,87 @@ pub fn utc_datetime(py: Python<'_>, ms: i64) -> PyResult<Bound<'_, PyDateTime>> 
     )
 }
 
+/// The names of an engine's measures, shared by all its results.
+pub type Names = Arc<[Py<PyString>]>;
+
+enum Key {
+    /// Encoded group-by values, decoded into a tuple on first access.
+    Encoded(Arc<[u8]>, PyOnceLock<Py<PyTuple>>),
+    Tuple(Py<PyTuple>),
+}
+
+/// A result keeps the engine's values and builds Python objects only when asked: a
+/// result costs one allocation, and nothing for the garbage collector to trace.
 #[pyclass(name = "WindowResult", module = "datanexus", frozen)]
 pub struct PyWindowResult {
-    key: Py<PyTuple>,
+    key: Key,
+    names: Names,
     start_ms: i64,
     end_ms: i64,
-    values: Py<PyDict>,
+    values: Box<[Value]>,
     revision: u32,
-    previous: Option<Py<PyDict>>,
+    previous: Option<Box<[Value]>>,
     retracted: bool,
 }
 
 impl PyWindowResult {
-    pub fn from_emission(py: Python<'_>, names: &[Py<PyString>], e: &Emission) -> PyResult<Self> {
-        Ok(Self {
-            key: key_tuple(py, &e.key)?.unbind(),
+    pub fn from_emission(names: &Names, e: &Emission) -> Self {
+        Self {
+            key: Key::Encoded(e.key.clone(), PyOnceLock::new()),
+            names: names.clone(),
             start_ms: e.start,
             end_ms: e.end,
-            values: values_dict(py, names, &e.values)?.unbind(),
+            values: e.values.clone().into_boxed_slice(),
             revision: e.revision,
-            previous: e
-                .previous
-                .as_ref()
-                .map(|p| values_dict(py, names, p).map(Bound::unbind))
-                .transpose()?,
+            previous: e.previous.clone().map(Vec::into_boxed_slice),
             retracted: e.retracted,
-        })
+        }
+    }
+
+    fn key_tuple<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        match &self.key {
+            Key::Tuple(t) => Ok(t.bind(py).clone()),
+            Key::Encoded(bytes, cell) => Ok(cell
+                .get_or_try_init(py, || key_tuple(py, bytes).map(Bound::unbind))?
+                .bind(py)
+                .clone()),
+        }
     }
 }
 
-fn copy<'py>(py: Python<'py>, d: &Py<PyDict>) -> PyResult<Bound<'py, PyDict>> {
-    d.bind(py).copy()
+/// A Python number (or None) as a result value.
+fn value_of(v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let py = v.py();
+    if v.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(f) = v.cast::<PyFloat>() {
+        return Ok(Value::Float(f.value()));
+    }
+    if v.is_instance_of::<PyInt>() {
+        return v
+            .extract::<i128>()
+            .map(Value::Int)
+            .map_err(|_| invalid_argument(py, "result values must fit in 128 bits"));
+    }
+    Err(super::errors::invalid_type(
+        py,
+        "result values are int, float or None",
+    ))
+}
+
+fn values_of(d: &Bound<'_, PyDict>) -> PyResult<(Vec<Py<PyString>>, Vec<Value>)> {
+    let mut names = Vec::with_capacity(d.len());
+    let mut values = Vec::with_capacity(d.len());
+    for (k, v) in d.iter() {
+        names.push(
+            k.cast_into::<PyString>()
+                .map_err(|_| super::errors::invalid_type(d.py(), "result value names are str"))?
+                .unbind(),
+        );
+        values.push(value_of(&v)?);
+    }
+    Ok((names, values))
 }
 
 #[pymethods]
@@ -114,21 +167,46 @@ impl PyWindowResult {
         revision: u32,
         previous: Option<Bound<'_, PyDict>>,
         retracted: bool,
-    ) -> Self {
-        Self {
-            key: key.unbind(),
+    ) -> PyResult<Self> {
+        let py = key.py();
+        let (names, values) = values_of(&values)?;
+        let previous = previous.map(|p| values_of(&p)).transpose()?;
+        let names = match previous {
+            // A retraction's values are empty: its names are those of `previous`.
+            Some((ref prev_names, _)) if names.is_empty() => {
+                prev_names.iter().map(|n| n.clone_ref(py)).collect()
+            }
+            Some((ref prev_names, _)) => {
+                let same = prev_names.len() == names.len()
+                    && prev_names
+                        .iter()
+                        .zip(&names)
+                        .all(|(a, b)| a.bind(py).as_any().eq(b.bind(py)).unwrap_or(false));
+                if !same {
+                    return Err(invalid_argument(
+                        py,
+                        "previous must name the same measures as values",
+                    ));
+                }
+                names
+            }
+            None => names,
+        };
+        Ok(Self {
+            key: Key::Tuple(key.unbind()),
+            names: names.into(),
             start_ms,
             end_ms,
-            values: values.unbind(),
+            values: values.into_boxed_slice(),
             revision,
-            previous: previous.map(Bound::unbind),
+            previous: previous.map(|(_, p)| p.into_boxed_slice()),
             retracted,
-        }
+        })
     }
 
     #[getter]
-    fn key<'py>(&self, py: Python<'py>) -> Bound<'py, PyTuple> {
-        self.key.bind(py).clone()
+    fn key<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        self.key_tuple(py)
     }
 
     #[getter]
@@ -153,7 +231,7 @@ impl PyWindowResult {
 
     #[getter]
     fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        copy(py, &self.values)
+        values_dict(py, &self.names, &self.values)
     }
 
     #[getter]
@@ -163,7 +241,10 @@ impl PyWindowResult {
 
     #[getter]
     fn previous<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.previous.as_ref().map(|p| copy(py, p)).transpose()
+        self.previous
+            .as_ref()
+            .map(|p| values_dict(py, &self.names, p))
+            .transpose()
     }
 
     #[getter]
@@ -176,16 +257,20 @@ impl PyWindowResult {
             return Ok(false);
         };
         let o = o.get();
-        let same_prev = match (&self.previous, &o.previous) {
+        if (self.start_ms, self.end_ms, self.revision, self.retracted)
+            != (o.start_ms, o.end_ms, o.revision, o.retracted)
+        {
+            return Ok(false);
+        }
+        let prev = |r: &Self| r.previous(py);
+        let same_prev = match (prev(self)?, prev(o)?) {
             (None, None) => true,
-            (Some(a), Some(b)) => a.bind(py).eq(b.bind(py))?,
+            (Some(a), Some(b)) => a.eq(b)?,
             _ => false,
         };
-        Ok((self.start_ms, self.end_ms, self.revision, self.retracted)
-            == (o.start_ms, o.end_ms, o.revision, o.retracted)
-            && same_prev
-            && self.key.bind(py).eq(o.key.bind(py))?
-            && self.values.bind(py).eq(o.values.bind(py))?)
+        Ok(same_prev
+            && self.key_tuple(py)?.eq(o.key_tuple(py)?)?
+            && self.values(py)?.eq(o.values(py)?)?)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -197,14 +282,14 @@ impl PyWindowResult {
         };
         let mut s = format!(
             "WindowResult(key={}, start={}, end={}, values={}, revision={}",
-            self.key.bind(py).repr()?,
+            self.key_tuple(py)?.repr()?,
             when(self.start_ms),
             when(self.end_ms),
-            self.values.bind(py).repr()?,
+            self.values(py)?.repr()?,
             self.revision
         );
-        if let Some(p) = &self.previous {
-            s += &format!(", previous={}", p.bind(py).repr()?);
+        if let Some(p) = self.previous(py)? {
+            s += &format!(", previous={}", p.repr()?);
         }
         if self.retracted {
             s += ", retracted=True";
@@ -216,12 +301,12 @@ impl PyWindowResult {
         let py = slf.py();
         let r = slf.get();
         let args = (
-            r.key.bind(py),
+            r.key_tuple(py)?,
             r.start_ms,
             r.end_ms,
-            r.values.bind(py),
+            r.values(py)?,
             r.revision,
-            r.previous.as_ref().map(|p| p.bind(py)),
+            r.previous(py)?,
             r.retracted,
         )
             .into_pyobject(py)?;

@@ -600,6 +600,13 @@ class WindowEngine:
         """Epoch ms; None until every announced partition has spoken."""
 
     @property
+    def params(self) -> dict[str, Any]:
+        """The configuration as the constructor took it, durations in ms: ``window``,
+        ``size``, ``slide``, ``gap``, ``measures``, ``group_by``, ``time_field``,
+        ``max_out_of_orderness``, ``allowed_lateness``, ``idle_timeout``,
+        ``max_open_windows``."""
+
+    @property
     def measures(self) -> list[tuple[str, str]]:
         """``(name, spec)`` of each measure, in order."""
 

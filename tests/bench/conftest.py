@@ -43,3 +43,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 label = a.extra_info.get("label", a.name)
                 line += f" | {label} {_per_item_ns(a):>10.1f} ns  x{ratio:.2f}"
             write(line)
+    reports = [r for b in session.benchmarks for r in b.extra_info.get("report", [])]
+    if reports:
+        write("")
+        write("Other figures")
+        for line in reports:
+            write(f"  {line}")

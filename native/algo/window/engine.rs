@@ -185,7 +185,21 @@ pub struct WindowEngine {
     pub(super) amend: BTreeMap<i64, VecDeque<Entry>>,
     pub(super) expiry: BTreeMap<i64, Vec<u32>>,
     pub(super) open: usize,
+    /// The least watermark at which anything is due: a queued end or a purge time + 1
+    /// (never above the truth; derived from the maps, so not serialised).
+    pub(super) due: i64,
     pub(super) stats: Stats,
+}
+
+/// A partition's progress during one `process` call.
+struct Progress<'a> {
+    partition: PartitionRef<'a>,
+    now: Option<Time>,
+    /// The largest time seen in the call; the largest the tracker was told.
+    max: i64,
+    told: i64,
+    /// Tell the tracker once the partition's own watermark reaches this.
+    gate: i64,
 }
 
 /// A time below every event time: the watermark of a partition announced but not heard.
@@ -208,6 +222,7 @@ impl WindowEngine {
             amend: BTreeMap::new(),
             expiry: BTreeMap::new(),
             open: 0,
+            due: i64::MAX,
             stats: Stats::default(),
         })
     }
@@ -297,12 +312,16 @@ impl WindowEngine {
                 "max_before must hold one time per event",
             ));
         }
-        let now = now.map(Time::Int);
-        let mut seen = i64::MIN;
+        let mut seen = Progress {
+            partition,
+            now: now.map(Time::Int),
+            max: i64::MIN,
+            told: i64::MIN,
+            gate: i64::MIN,
+        };
         for i in 0..batch.len() {
-            if let Some(m) = max_before.map(|m| m[i]).filter(|&m| m > seen) {
-                self.observe(partition, m, now, out)?;
-                seen = m;
+            if let Some(m) = max_before {
+                self.see(&mut seen, m[i], out)?;
             }
             match self.config.kind {
                 WindowKind::Session { gap } => self.session_event(i, batch, gap, out),
@@ -311,17 +330,62 @@ impl WindowEngine {
                     self.grid_event(i, batch, size, slide, out);
                 }
             }
-            let t = batch.ts[i];
-            if t > seen {
-                self.observe(partition, t, now, out)?;
-                seen = t;
+            self.see(&mut seen, batch.ts[i], out)?;
+            if self.open > self.config.max_open_windows {
+                // Only windows the true watermark has not closed may be pushed out.
+                self.tell(&mut seen, out)?;
+                self.enforce_bound(out);
             }
-            self.enforce_bound(out);
         }
-        if let Some(m) = batch_max.filter(|&m| m > seen) {
-            self.observe(partition, m, now, out)?;
+        if let Some(m) = batch_max {
+            self.see(&mut seen, m, out)?;
+        }
+        // The tracker learns the partition's true maximum (and the clock) by the end.
+        self.tell(&mut seen, out)
+    }
+
+    /// Notes that the partition reached `t`. The tracker is told only when the
+    /// partition's own watermark reaches `gate`, the least watermark at which any
+    /// decision could change (a window end, a lateness bound, a purge time): below it the
+    /// combined watermark, which is at most the partition's, changes nothing, and the
+    /// maximum is told at the end of the batch anyway.
+    fn see(&mut self, p: &mut Progress<'_>, t: i64, out: &mut Output) -> Result<()> {
+        if t <= p.max {
+            return Ok(());
+        }
+        p.max = t;
+        if t - self.config.max_out_of_orderness >= p.gate {
+            self.tell(p, out)?;
         }
         Ok(())
+    }
+
+    fn tell(&mut self, p: &mut Progress<'_>, out: &mut Output) -> Result<()> {
+        if p.max > p.told {
+            self.observe(p.partition, p.max, p.now, out)?;
+            p.told = p.max;
+            p.gate = self.gate();
+        }
+        Ok(())
+    }
+
+    /// See [`Self::see`]: the least watermark at which something could happen.
+    fn gate(&self) -> i64 {
+        let Some(w) = self.wm else {
+            return i64::MIN; // Until the first watermark, every event counts.
+        };
+        match self.config.kind.grid() {
+            // Window ends lie on k·slide + size (a new window may be complete at once),
+            // lateness bounds on those + lateness.
+            Some((size, slide)) => {
+                let next = |offset: i64| ((w - offset).div_euclid(slide) + 1) * slide + offset;
+                self.due
+                    .min(next(size))
+                    .min(next(size + self.config.allowed_lateness))
+            }
+            // Session events are judged on their own windows, anywhere.
+            None => i64::MIN,
+        }
     }
 
     /// Processes one shard's part of a routed batch (see `route.rs`).
@@ -355,6 +419,7 @@ impl WindowEngine {
     /// the state stay, so input that resumes later amends these windows.
     pub fn flush(&mut self, out: &mut Output) {
         self.release_until(i64::MAX, out);
+        self.recompute_due();
     }
 
     fn observe(
@@ -378,8 +443,21 @@ impl WindowEngine {
             return;
         }
         self.wm = Some(w);
+        if w < self.due {
+            return; // The common case: no window ends and nothing expires yet.
+        }
         self.release_until(w, out);
         self.purge(w);
+        self.recompute_due();
+    }
+
+    pub(super) fn recompute_due(&mut self) {
+        let first = |m: Option<i64>| m.unwrap_or(i64::MAX);
+        self.due = first(self.pending.keys().next().copied())
+            .min(first(self.amend.keys().next().copied()))
+            .min(first(
+                self.expiry.keys().next().map(|at| at.saturating_add(1)),
+            ));
     }
 
     /// Assigns grid event `i` and updates each of its windows still within lateness.
@@ -453,6 +531,7 @@ impl WindowEngine {
         });
         let at = end + self.config.retention();
         self.expiry.entry(at).or_default().push(wid);
+        self.due = self.due.min(at + 1);
         wid
     }
 
@@ -478,175 +557,6 @@ impl WindowEngine {
                 },
             };
             acc.update(input);
-        }
-    }
-
-    /// After a window changed: emit it now if the watermark has passed its end,
-    /// otherwise make sure it waits in the right queue.
-    pub(super) fn touched(&mut self, wid: u32, out: &mut Output) {
-        let w = &self.windows[wid];
-        if self.wm.is_some_and(|current| w.end <= current) {
-            self.dequeue(wid);
-            self.emit(wid, out);
-        } else if w.queue == Queue::None {
-            self.enqueue(wid);
-        }
-    }
-
-    fn enqueue(&mut self, wid: u32) {
-        let w = &mut self.windows[wid];
-        let (queue, map) = match w.revision {
-            None => {
-                self.open += 1;
-                (Queue::Pending, &mut self.pending)
-            }
-            Some(_) => (Queue::Amend, &mut self.amend),
-        };
-        w.queue = queue;
-        w.ticket = w.ticket.wrapping_add(1);
-        map.entry(w.end).or_default().push_back((wid, w.ticket));
-    }
-
-    /// Leaves the window's queue (its entry goes stale).
-    pub(super) fn dequeue(&mut self, wid: u32) {
-        let w = &mut self.windows[wid];
-        if w.queue == Queue::Pending {
-            self.open -= 1;
-        }
-        w.queue = Queue::None;
-    }
-
-    fn emit(&mut self, wid: u32, out: &mut Output) {
-        let w = &mut self.windows[wid];
-        let values = values(&mut w.accs, &self.config.measures);
-        let revision = w.revision.map_or(0, |r| r + 1);
-        let previous = w.last.replace(values.clone());
-        w.revision = Some(revision);
-        if revision == 0 {
-            self.stats.emitted += 1;
-        } else {
-            self.stats.amended += 1;
-        }
-        out.results.push(Emission {
-            key: self.series[w.series].key.clone(),
-            start: w.start,
-            end: w.end,
-            values,
-            revision,
-            previous,
-            retracted: false,
-        });
-    }
-
-    /// Emits a retraction of the window as last emitted (if it was) and forgets its
-    /// emissions: what follows is a new window as far as results go.
-    pub(super) fn retract(&mut self, wid: u32, out: &mut Output) {
-        let w = &mut self.windows[wid];
-        let Some(revision) = w.revision.take() else {
-            return;
-        };
-        if w.queue == Queue::Amend {
-            w.queue = Queue::None;
-        }
-        self.stats.retracted += 1;
-        out.results.push(Emission {
-            key: self.series[w.series].key.clone(),
-            start: w.start,
-            end: w.end,
-            values: Vec::new(),
-            revision: revision + 1,
-            previous: w.last.take(),
-            retracted: true,
-        });
-    }
-
-    pub(super) fn is_live(&self, (wid, ticket): Entry, end: i64, queue: Queue) -> bool {
-        self.windows
-            .get(wid)
-            .is_some_and(|w| w.ticket == ticket && w.end == end && w.queue == queue)
-    }
-
-    /// Emits, in end order, every queued window whose end is ≤ `limit`.
-    fn release_until(&mut self, limit: i64, out: &mut Output) {
-        loop {
-            let first = |m: &BTreeMap<i64, VecDeque<Entry>>| m.keys().next().copied();
-            let (end, queue) = match (first(&self.pending), first(&self.amend)) {
-                (Some(p), Some(a)) if a < p => (a, Queue::Amend),
-                (Some(p), _) => (p, Queue::Pending),
-                (None, Some(a)) => (a, Queue::Amend),
-                (None, None) => return,
-            };
-            if end > limit {
-                return;
-            }
-            let map = match queue {
-                Queue::Pending => &mut self.pending,
-                _ => &mut self.amend,
-            };
-            let entries = map.remove(&end).expect("a present key");
-            for entry in entries {
-                if self.is_live(entry, end, queue) {
-                    self.dequeue(entry.0);
-                    self.emit(entry.0, out);
-                }
-            }
-        }
-    }
-
-    /// Drops the windows no event can reach any more: watermark > end + retention.
-    fn purge(&mut self, wm: i64) {
-        while let Some(entry) = self.expiry.first_entry() {
-            let at = *entry.key();
-            if at >= wm {
-                return;
-            }
-            let retention = self.config.retention();
-            for wid in entry.remove() {
-                if self
-                    .windows
-                    .get(wid)
-                    .is_some_and(|w| w.end + retention == at)
-                {
-                    self.remove_window(wid);
-                    self.stats.purged += 1;
-                }
-            }
-        }
-    }
-
-    /// Removes a window from its series (and the series once empty).
-    pub(super) fn remove_window(&mut self, wid: u32) -> Window {
-        let w = self.windows.remove(wid);
-        if w.queue == Queue::Pending {
-            self.open -= 1;
-        }
-        let series = &mut self.series[w.series];
-        series.windows.retain(|&(_, id)| id != wid);
-        if series.windows.is_empty() {
-            let s = self.series.remove(w.series);
-            self.index.remove(&s.key);
-        }
-        w
-    }
-
-    /// Emits the oldest open windows early (smallest end, then first opened) while more
-    /// than `max_open_windows` are open
-    /// (REQUIREMENTS STREAM-12). They stay held, so later events amend them.
-    fn enforce_bound(&mut self, out: &mut Output) {
-        while self.open > self.config.max_open_windows {
-            let Some(mut entry) = self.pending.first_entry() else {
-                return;
-            };
-            let end = *entry.key();
-            let popped = entry.get_mut().pop_front();
-            if entry.get().is_empty() {
-                entry.remove();
-            }
-            if let Some((wid, _)) = popped.filter(|&e| self.is_live(e, end, Queue::Pending)) {
-                self.dequeue(wid);
-                self.emit(wid, out);
-                self.stats.early += 1;
-            }
         }
     }
 }

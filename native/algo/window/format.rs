@@ -253,6 +253,7 @@ pub fn decode(bytes: &[u8]) -> Result<WindowEngine> {
     }
     r.finish("WindowEngine")?;
     check_series(&mut e)?;
+    e.recompute_due();
     Ok(e)
 }
 

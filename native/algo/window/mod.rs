@@ -39,6 +39,7 @@ mod accs;
 mod assign;
 pub mod batch;
 mod bytes;
+mod emit;
 mod engine;
 mod format;
 pub mod json;

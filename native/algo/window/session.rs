@@ -89,6 +89,7 @@ impl WindowEngine {
             self.windows[wid].end = end;
             let at = end + self.config.retention();
             self.expiry.entry(at).or_default().push(wid);
+            self.due = self.due.min(at + 1);
         }
         if (start, end) != (old_start, old_end) {
             self.dequeue(wid);

@@ -6,5 +6,26 @@ Modules here may import Bytewax; platform modules must not import this package.
 from __future__ import annotations
 
 from datanexus._native import ShardBatch, WindowEngine, WindowResult, WindowRouter
+from datanexus.stream.sources import PartitionedSource, SourceBatch
+from datanexus.stream.window_aggregate import (
+    DEFAULT_SHARDS,
+    WindowAggregateOut,
+    window_aggregate,
+)
+from datanexus.stream.windows import Session, Sliding, Tumbling, Window
 
-__all__ = ["ShardBatch", "WindowEngine", "WindowResult", "WindowRouter"]
+__all__ = [
+    "DEFAULT_SHARDS",
+    "PartitionedSource",
+    "Session",
+    "ShardBatch",
+    "Sliding",
+    "SourceBatch",
+    "Tumbling",
+    "Window",
+    "WindowAggregateOut",
+    "WindowEngine",
+    "WindowResult",
+    "WindowRouter",
+    "window_aggregate",
+]

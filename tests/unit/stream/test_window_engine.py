@@ -188,6 +188,13 @@ def test_results_are_aware_utc_windows_with_revisions() -> None:
     assert amended.values["s"] == 42, "values are a copy"
     assert "revision=1" in repr(amended)
     assert "1970-01-01T00:00:10+00:00" in repr(amended)
+    gone = WindowResult(("a",), 0, 10, {}, 2, {"n": 1, "s": 2.5}, retracted=True)
+    assert (gone.values, gone.previous, gone.key) == ({}, {"n": 1, "s": 2.5}, ("a",))
+    assert pickle.loads(pickle.dumps(gone)) == gone
+    with pytest.raises(InvalidArgument, match="same measures"):
+        WindowResult((), 0, 10, {"n": 1}, 1, {"m": 1})
+    with pytest.raises(InvalidType, match="int, float or None"):
+        WindowResult((), 0, 10, {"n": "1"})
     far = WindowResult((), 2**53 - 10_000, 2**53, {})
     assert far.end_ms == 2**53
     with pytest.raises(InvalidArgument, match="years 1 to 9999"):
