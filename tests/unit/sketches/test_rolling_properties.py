@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from datanexus import RollingAggregate
@@ -24,8 +24,12 @@ class DequeWindow:
         self.newest: float | None = None
         self.points: deque[tuple[float, float]] = deque()
         self.dropped = 0
+        # The aggregate turns to floats for good at the first float it is given, even
+        # one it then drops as too old (as a numpy batch mixing ints and floats would).
+        self.floats = False
 
     def push(self, ts: float, value: float) -> None:
+        self.floats |= isinstance(value, float)
         if self.newest is not None and ts <= self.newest - self.window:
             self.dropped += 1
             return
@@ -52,9 +56,10 @@ def assert_agrees(r: RollingAggregate, ref: DequeWindow) -> None:
         assert (r.sum, r.mean, r.min, r.max, r.variance) == (0, None, None, None, None)
         return
     assert (r.min, r.max) == (min(values), max(values))
-    if all(isinstance(v, int) for v in values):
+    if not ref.floats:
         assert r.sum == sum(values)
     else:
+        values = [float(v) for v in values]
         exact = math.fsum(values)
         magnitude = math.fsum(abs(v) for v in values)
         # A few ulps of the sum; ε² of the magnitudes for the compensation's own rounding.
@@ -110,6 +115,8 @@ def test_float_streams_agree_with_the_deque(points: list[tuple[int, float]], win
     st.integers(1, 60),
     st.lists(st.integers(0, 200), max_size=6),
 )
+# A dropped float still turns the batch to floats: 1 + 2^53 is then 2^53.
+@example(points=[(0, 1), (0, 2**53), (-1, 0.0)], window=1, cuts=[])
 def test_batches_agree_with_single_pushes(
     points: list[tuple[int, float]], window: int, cuts: list[int]
 ) -> None:
