@@ -56,6 +56,9 @@ def restart_redis(url: str) -> None:
         client.shutdown(save=True)
     client.close()
     wait_until(lambda: _redis_down(url), "Redis shutdown", timeout=30)
+    # redis-py reconnects silently when the server is back before the next command, so
+    # stay down for several of the flow's polls: the outage must be seen, not slept through.
+    time.sleep(2.0)
     # Daemonized, so no child of ours outlives the test; same options as the script.
     subprocess.run(
         ["redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", data_dir,
