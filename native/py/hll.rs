@@ -2,11 +2,11 @@
 
 use numpy::{PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyFloat, PyInt, PyString, PyTuple, PyType};
+use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyFloat, PyInt, PyString};
 
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
-use super::serial::{image_arg, reduce};
+use super::serial::image_methods;
 use crate::algo::hll::{datasketches, HyperLogLog};
 
 #[pyclass(name = "HyperLogLog", module = "datanexus")]
@@ -247,48 +247,12 @@ impl PyHyperLogLog {
         self.inner.clear();
     }
 
-    fn copy(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
-    }
-
-    fn __copy__(&self) -> Self {
-        self.copy()
-    }
-
-    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
-        self.copy()
-    }
-
     fn registers<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.registers())
     }
 
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.inner.to_bytes())
-    }
-
     fn to_datasketches<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &datasketches::encode_hll8(&self.inner))
-    }
-
-    #[classmethod]
-    fn from_bytes(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let image = image_arg(data, "HyperLogLog")?;
-        HyperLogLog::from_bytes(&image)
-            .map(|inner| Self { inner })
-            .map_err(|e| to_py(data.py(), e))
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        reduce(slf.as_any(), &slf.borrow().inner.to_bytes())
-    }
-
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<Self>()
-            .is_ok_and(|o| o.borrow().inner == self.inner)
     }
 
     fn __repr__(&self) -> String {
@@ -304,3 +268,5 @@ impl PyHyperLogLog {
         )
     }
 }
+
+image_methods!(PyHyperLogLog, HyperLogLog, "HyperLogLog");

@@ -2,12 +2,12 @@
 
 use numpy::{PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyTuple, PyType};
+use pyo3::types::{PyBool, PyFloat, PyInt};
 use pyo3::IntoPyObjectExt;
 
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
-use super::serial::{image_arg, reduce};
+use super::serial::image_methods;
 use crate::algo::rolling::{scan, Column, Number, RollingAggregate, Total};
 use crate::algo::Error;
 
@@ -315,42 +315,6 @@ impl PyRollingAggregate {
         self.inner.clear();
     }
 
-    fn copy(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
-    }
-
-    fn __copy__(&self) -> Self {
-        self.copy()
-    }
-
-    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
-        self.copy()
-    }
-
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.inner.to_bytes())
-    }
-
-    #[classmethod]
-    fn from_bytes(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let image = image_arg(data, "RollingAggregate")?;
-        RollingAggregate::from_bytes(&image)
-            .map(|inner| Self { inner })
-            .map_err(|e| to_py(data.py(), e))
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        reduce(slf.as_any(), &slf.borrow().inner.to_bytes())
-    }
-
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<Self>()
-            .is_ok_and(|o| o.borrow().inner == self.inner)
-    }
-
     fn __repr__(&self) -> String {
         let show = |n: Option<Number>| match n {
             Some(Number::Int(i)) => i.to_string(),
@@ -371,3 +335,5 @@ impl PyRollingAggregate {
         )
     }
 }
+
+image_methods!(PyRollingAggregate, RollingAggregate, "RollingAggregate");

@@ -4,11 +4,11 @@ use numpy::{
     PyArray1, PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFloat, PyTuple, PyType};
+use pyo3::types::PyFloat;
 
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
-use super::serial::{image_arg, reduce};
+use super::serial::image_methods;
 use crate::algo::tdigest::{TDigest, DEFAULT_COMPRESSION};
 
 #[pyclass(name = "TDigest", module = "datanexus")]
@@ -266,42 +266,6 @@ impl PyTDigest {
         self.inner.clear();
     }
 
-    fn copy(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
-    }
-
-    fn __copy__(&self) -> Self {
-        self.copy()
-    }
-
-    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
-        self.copy()
-    }
-
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.inner.to_bytes())
-    }
-
-    #[classmethod]
-    fn from_bytes(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let image = image_arg(data, "TDigest")?;
-        TDigest::from_bytes(&image)
-            .map(|inner| Self { inner })
-            .map_err(|e| to_py(data.py(), e))
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        reduce(slf.as_any(), &slf.borrow().inner.to_bytes())
-    }
-
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<Self>()
-            .is_ok_and(|o| o.borrow().inner == self.inner)
-    }
-
     fn __repr__(&self) -> String {
         format!(
             "TDigest(compression={}, count={}, min={}, max={})",
@@ -312,3 +276,5 @@ impl PyTDigest {
         )
     }
 }
+
+image_methods!(PyTDigest, TDigest, "TDigest");

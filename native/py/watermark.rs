@@ -2,11 +2,11 @@
 
 use numpy::{PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
-use super::serial::{image_arg, reduce};
+use super::serial::image_methods;
 use crate::algo::watermark::{
     too_wide, PartitionKey, PartitionRef, Time, WatermarkTracker, MAX_EXACT_INT,
 };
@@ -364,42 +364,6 @@ impl PyWatermarkTracker {
         self.inner.len()
     }
 
-    fn copy(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
-    }
-
-    fn __copy__(&self) -> Self {
-        self.copy()
-    }
-
-    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
-        self.copy()
-    }
-
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.inner.to_bytes())
-    }
-
-    #[classmethod]
-    fn from_bytes(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let image = image_arg(data, "WatermarkTracker")?;
-        WatermarkTracker::from_bytes(&image)
-            .map(|inner| Self { inner })
-            .map_err(|e| to_py(data.py(), e))
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        reduce(slf.as_any(), &slf.borrow().inner.to_bytes())
-    }
-
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<Self>()
-            .is_ok_and(|o| o.borrow().inner == self.inner)
-    }
-
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let show = |v: Option<Bound<'_, PyAny>>| -> PyResult<String> {
             v.map_or(Ok("None".to_string()), |v| Ok(v.repr()?.to_string()))
@@ -413,3 +377,5 @@ impl PyWatermarkTracker {
         ))
     }
 }
+
+image_methods!(PyWatermarkTracker, WatermarkTracker, "WatermarkTracker");
