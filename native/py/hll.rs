@@ -4,6 +4,7 @@ use numpy::{PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArra
 use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyFloat, PyInt, PyString};
 
+use super::arrays::contiguous;
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
 use super::serial::image_methods;
@@ -87,19 +88,11 @@ where
     T: numpy::Element + Copy + Send + Sync,
     F: Fn(&mut HyperLogLog, &[T]) + Send + Sync,
 {
-    match array.as_slice() {
-        Ok(slice) => without_gil(py, || {
-            f(h, slice);
-            Ok(())
-        }),
-        Err(_) => {
-            let owned: Vec<T> = array.as_array().iter().copied().collect();
-            without_gil(py, || {
-                f(h, &owned);
-                Ok(())
-            })
-        }
-    }
+    let values = contiguous(&array);
+    without_gil(py, || {
+        f(h, &values);
+        Ok(())
+    })
 }
 
 fn add_array(h: &mut HyperLogLog, array: &Bound<'_, PyUntypedArray>) -> PyResult<()> {

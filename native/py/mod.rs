@@ -3,6 +3,7 @@
 //! Wrappers are declared under their public names in module `datanexus`; users import them
 //! from `datanexus` / `datanexus.sketches`, never from here.
 
+mod arrays;
 mod errors;
 mod gil;
 mod hll;

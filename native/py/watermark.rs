@@ -4,6 +4,7 @@ use numpy::{PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArra
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
+use super::arrays::contiguous;
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
 use super::serial::image_methods;
@@ -148,27 +149,13 @@ impl PyWatermarkTracker {
         match (dtype.kind(), dtype.itemsize()) {
             (b'i', 8) => {
                 let array = array.extract::<PyReadonlyArray1<i64>>()?;
-                let owned;
-                let ts = match array.as_slice() {
-                    Ok(slice) => slice,
-                    Err(_) => {
-                        owned = array.as_array().to_vec();
-                        &owned
-                    }
-                };
-                without_gil(py, || inner.observe_many_i64(key, ts, now))
+                let ts = contiguous(&array);
+                without_gil(py, || inner.observe_many_i64(key, &ts, now))
             }
             (b'f', 8) => {
                 let array = array.extract::<PyReadonlyArray1<f64>>()?;
-                let owned;
-                let ts = match array.as_slice() {
-                    Ok(slice) => slice,
-                    Err(_) => {
-                        owned = array.as_array().to_vec();
-                        &owned
-                    }
-                };
-                without_gil(py, || inner.observe_many_f64(key, ts, now))
+                let ts = contiguous(&array);
+                without_gil(py, || inner.observe_many_f64(key, &ts, now))
             }
             (b'u', 8) => {
                 // Values past 2^63 would wrap in int64: refuse them by their own value.
