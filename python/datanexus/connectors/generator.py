@@ -1,6 +1,7 @@
-"""The web traffic generator as a Bytewax source: :class:`WebTraffic` events in batches.
+"""The event generators as a Bytewax source: events of a model in batches.
 
-The events themselves come from :mod:`datanexus.connectors.web_traffic`; this module only
+The events themselves come from :mod:`datanexus.connectors.web_traffic` and
+:mod:`datanexus.connectors.event_models` (any :class:`EventModel`); this module only
 deals blocks to partitions, keeps the resume state and paces emission.
 """
 
@@ -9,16 +10,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from datanexus.connectors.web_traffic import BLOCK_SIZE, WebEvent, WebTraffic, check_int
+from datanexus.connectors.event_models import EventModel
+from datanexus.connectors.web_traffic import BLOCK_SIZE, WebTraffic, check_int
 from datanexus.errors import InvalidArgument, InvalidType
 
-__all__ = ["WebEventsPartition", "WebEventsSource"]
+__all__ = ["ModelEventsSource", "WebEventsPartition", "WebEventsSource"]
 
 
-class WebEventsPartition(StatefulSourcePartition[list[WebEvent], int]):
+class WebEventsPartition(StatefulSourcePartition[list[Any], int]):
     """One partition: blocks ``part, part + parts, part + 2 * parts, ...``.
 
     Each ``next_batch`` returns one item, a list of up to ``batch_size`` events; pacing
@@ -29,7 +32,7 @@ class WebEventsPartition(StatefulSourcePartition[list[WebEvent], int]):
 
     def __init__(
         self,
-        traffic: WebTraffic,
+        traffic: WebTraffic | EventModel,
         part: int,
         parts: int,
         batch_size: int,
@@ -49,22 +52,22 @@ class WebEventsPartition(StatefulSourcePartition[list[WebEvent], int]):
                     f"of {parts}; was the partition count changed?"
                 )
         self._next = min(resume_state, traffic.events)
-        self._cached: tuple[int, list[WebEvent]] | None = None
+        self._cached: tuple[int, list[Any]] | None = None
         self._period = None if rate is None else timedelta(seconds=parts / rate)
         self._emitted = 0
         self._started = datetime.now(UTC)
         self._awake: datetime | None = None
 
-    def _block(self, index: int) -> list[WebEvent]:
+    def _block(self, index: int) -> list[Any]:
         if self._cached is None or self._cached[0] != index:
             self._cached = (index, self._traffic.block(index))
         return self._cached[1]
 
-    def next_batch(self) -> list[list[WebEvent]]:
+    def next_batch(self) -> list[list[Any]]:
         events = self._traffic.events
         if self._next >= events:
             raise StopIteration
-        batch: list[WebEvent] = []
+        batch: list[Any] = []
         while len(batch) < self._batch_size and self._next < events:
             index, offset = divmod(self._next, BLOCK_SIZE)
             block = self._block(index)
@@ -85,7 +88,7 @@ class WebEventsPartition(StatefulSourcePartition[list[WebEvent], int]):
         return self._next
 
 
-class WebEventsSource(FixedPartitionedSource[list[WebEvent], int]):
+class WebEventsSource(FixedPartitionedSource[list[Any], int]):
     """A Bytewax source of :class:`WebTraffic` events in batches (lists of events).
 
     ``partitions`` partitions named ``web-0``, ``web-1``, ... (every worker lists all of
@@ -98,14 +101,16 @@ class WebEventsSource(FixedPartitionedSource[list[WebEvent], int]):
 
     def __init__(
         self,
-        traffic: WebTraffic,
+        traffic: WebTraffic | EventModel,
         *,
         batch_size: int = 1000,
         partitions: int = 1,
         rate: float | None = None,
     ) -> None:
-        if not isinstance(traffic, WebTraffic):
-            raise InvalidType(f"traffic must be a WebTraffic, got {type(traffic).__name__}")
+        if not all(hasattr(traffic, a) for a in ("name", "events", "blocks", "block")):
+            raise InvalidType(
+                f"traffic must be a WebTraffic or an EventModel, got {type(traffic).__name__}"
+            )
         self._traffic = traffic
         self._batch_size = check_int("batch_size", batch_size, 1)
         self._partitions = check_int("partitions", partitions, 1)
@@ -118,7 +123,7 @@ class WebEventsSource(FixedPartitionedSource[list[WebEvent], int]):
 
     @property
     def partition_names(self) -> Sequence[str]:
-        return [f"web-{p}" for p in range(self._partitions)]
+        return [f"{self._traffic.name}-{p}" for p in range(self._partitions)]
 
     def list_parts(self) -> list[str]:
         return list(self.partition_names)
@@ -135,3 +140,7 @@ class WebEventsSource(FixedPartitionedSource[list[WebEvent], int]):
         return WebEventsPartition(
             self._traffic, part, self._partitions, self._batch_size, self._rate, resume_state
         )
+
+
+ModelEventsSource = WebEventsSource
+"""The same source for any :class:`EventModel` (payments, IoT readings)."""

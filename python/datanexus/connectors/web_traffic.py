@@ -208,6 +208,11 @@ class WebTraffic:
             raise InvalidArgument(f"user_skew must be in [0, 10], got {skew}")
 
     @property
+    def name(self) -> str:
+        """The model's name (partition names of its source start with it)."""
+        return STREAM
+
+    @property
     def start_ms(self) -> int:
         return (self.start - _EPOCH) // _MS
 
