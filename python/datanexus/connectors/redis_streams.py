@@ -106,8 +106,10 @@ class RedisStreamPartition(StatefulSourcePartition[MessageBatch, str | None]):
         ]
 
     def _done(self) -> bool:
-        if self._stop_after is None or self._last is None:
+        if self._stop_after is None:
             return False
+        if self._last is None:
+            return self._stop_after <= 0  # 0: the stream was empty when the run started
         return redis_id_position(self._last) >= self._stop_after
 
     def next_awake(self) -> datetime | None:

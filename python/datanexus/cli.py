@@ -1,0 +1,254 @@
+"""The ``datanexus`` command.
+
+Every command reads the settings (:mod:`datanexus.config`: defaults < ``datanexus.toml``
+< ``DATANEXUS_*``) and uses the configured servers, or embedded ones under the data
+directory when no URL is set. Errors of DataNexus's own kinds print one clear line and
+exit with status 2 (bad input or configuration) or 3 (a server unavailable); anything
+else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from datanexus.config import Settings, load_settings
+from datanexus.errors import DataNexusError, ServiceUnavailable
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="datanexus",
+    help="Real-time pipelines and event-time analytics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+pipeline_app = typer.Typer(help="Check and preview pipeline specs.", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _fail(error: DataNexusError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    return typer.Exit(3 if isinstance(error, ServiceUnavailable) else 2)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except DataNexusError as error:
+        raise _fail(error) from None
+
+
+@contextmanager
+def _services(settings: Settings) -> Iterator[Any]:
+    from datanexus.store.embedded import open_services
+
+    services = _guard(lambda: open_services(settings))
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def _settings() -> Settings:
+    settings = _guard(load_settings)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    return settings
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(help="Events over the simulated day.")] = 1_000_000,
+    workers: Annotated[int, typer.Option(help="Bytewax worker threads.")] = 1,
+) -> None:
+    """Generate a day of events for the example pipelines, run them, print the rollups."""
+    from datanexus.demo import run_demo
+
+    settings = _settings()
+    with _services(settings) as services:
+        _guard(lambda: run_demo(settings, services, events=events, workers=workers, out=console))
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="The pipeline spec (TOML).")],
+    workers: Annotated[int, typer.Option(help="Bytewax worker threads.")] = 1,
+    until_end: Annotated[
+        bool, typer.Option(help="Stop at the end of what the source holds at start.")
+    ] = False,
+    recovery: Annotated[bool, typer.Option(help="Snapshot state to resume after a crash.")] = True,
+) -> None:
+    """Run a pipeline until interrupted (or to the end of its input with --until-end)."""
+    from datanexus.pipeline import load_spec
+    from datanexus.runner import prepare, run_flow
+    from datanexus.stream.pipeline_flow import FlowTargets, build_pipeline_flow
+
+    settings = _settings()
+    loaded = _guard(lambda: load_spec(spec))
+    with _services(settings) as services:
+        entry = _guard(lambda: prepare(services.database_url, settings.schema, loaded))
+        targets = FlowTargets(
+            services.database_url, services.redis_url, services.amqp_url, settings.schema
+        )
+        flow = _guard(lambda: build_pipeline_flow(loaded, targets, stop_at_end=until_end))
+        console.print(f"running pipeline [bold]{entry.name}[/] (version {entry.version})")
+        directory = settings.data_dir / "recovery" / loaded.name if recovery else None
+        run_flow(flow, workers=workers, recovery_dir=directory)
+
+
+@pipeline_app.command("check")
+def pipeline_check(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to validate.")],
+) -> None:
+    """Validate spec files without running anything."""
+    from datanexus.pipeline import load_spec
+
+    failed = False
+    for path in specs:
+        try:
+            spec = load_spec(path)
+        except DataNexusError as error:
+            err.print(f"[red]✗[/] {error}", highlight=False, soft_wrap=True)
+            failed = True
+            continue
+        console.print(
+            f"[green]✓[/] {path}: pipeline {spec.name!r}, {len(spec.steps)} steps, "
+            f"{len(spec.aggregations)} aggregations"
+        )
+    if failed:
+        raise typer.Exit(2)
+
+
+@pipeline_app.command("preview")
+def pipeline_preview(
+    spec: Annotated[Path, typer.Argument(help="The pipeline spec (TOML).")],
+    samples: Annotated[
+        Path | None, typer.Option(help="JSON lines of sample events (default: generated).")
+    ] = None,
+    count: Annotated[int, typer.Option(help="Generated samples when no file is given.")] = 5,
+) -> None:
+    """Show each step's output and errors on sample events; nothing is written anywhere."""
+    from datanexus.demo import sample_events
+    from datanexus.pipeline import load_spec, preview
+
+    loaded = _guard(lambda: load_spec(spec))
+    if samples is not None:
+        lines = samples.read_text(encoding="utf-8").splitlines()
+        events = [json.loads(line) for line in lines if line.strip()]
+    else:
+        events = sample_events(loaded.name, count)
+    for report in _guard(lambda: preview(loaded, events)):
+        console.print(report.render() if hasattr(report, "render") else report)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending schema migrations (also done by every flow at start)."""
+    import psycopg
+
+    from datanexus.store.migrations import applied_versions
+    from datanexus.store.migrations import migrate as apply
+
+    settings = _settings()
+    with _services(settings) as services, psycopg.connect(services.database_url) as conn:
+        conn.autocommit = True
+        applied = _guard(lambda: apply(conn, settings.schema))
+        versions = applied_versions(conn, settings.schema)
+    console.print(f"schema {settings.schema!r}: at version {max(versions, default=0)}")
+    del applied
+
+
+@app.command()
+def status() -> None:
+    """Pipelines, consumer lag, watermarks and dead letters."""
+    from datanexus.status import collect_status
+
+    settings = _settings()
+    with _services(settings) as services:
+        report = _guard(lambda: collect_status(settings, services))
+    console.print(report)
+
+
+@app.command()
+def compact() -> None:
+    """Merge closed minute rollups into hours and hours into days."""
+    import psycopg
+
+    from datanexus.store.compaction import compact as run_compaction
+
+    settings = _settings()
+    with _services(settings) as services, psycopg.connect(services.database_url) as conn:
+        result = _guard(lambda: run_compaction(conn, settings.schema))
+    console.print(f"compacted: {result}")
+
+
+@app.command()
+def retain() -> None:
+    """Drop raw-event partitions past retention (their rollups stay)."""
+    import psycopg
+
+    from datanexus.store.retention import retain as run_retention
+
+    settings = _settings()
+    with _services(settings) as services, psycopg.connect(services.database_url) as conn:
+        result = _guard(lambda: run_retention(conn, settings.schema))
+    console.print(f"retention: {result}")
+
+
+@app.command()
+def query(
+    text: Annotated[str, typer.Argument(help="SELECT … FROM <pipeline> …")],
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    tenant: Annotated[str | None, typer.Option(help="Default: the settings' tenant.")] = None,
+) -> None:
+    """Query the rollups with the SQL-like language."""
+    import psycopg
+
+    from datanexus.query import format_result, run_query
+
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter("--format must be table, json or csv")
+    settings = _settings()
+    with _services(settings) as services, psycopg.connect(services.database_url) as conn:
+        result = _guard(
+            lambda: run_query(conn, tenant or settings.tenant, text, schema=settings.schema)
+        )
+    output = format_result(result, fmt)
+    if isinstance(output, Table):
+        console.print(output)
+    else:
+        sys.stdout.write(output if output.endswith("\n") else output + "\n")
+
+
+@app.command()
+def serve() -> None:
+    """Serve the HTTP API (ingestion, query, live results)."""
+    from datanexus.api import serve as serve_api
+
+    settings = _settings()
+    with _services(settings) as services:
+        _guard(lambda: serve_api(settings, services))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Source types by name (CONN-12): the ``datanexus.sources`` entry points.
+
+A pipeline spec names its source ``kind``; :func:`make_source` finds the factory
+registered under that name in the ``datanexus.sources`` entry-point group (DataNexus
+registers its own in ``pyproject.toml``; a plug-in package adds more the same way) and
+calls it with the spec's options and a :class:`SourceContext`. An unknown kind is a
+:class:`ConfigError` naming it and the known ones. :func:`reload_sources` re-reads the
+entry points and swaps the table in one assignment, so a lookup sees the old table or the
+new one, never a mix.
+
+Redis stream keys follow one convention, :func:`redis_stream_key`, shared with the
+ingestion publishers: ``dn:<tenant>:<stream>`` (``:<n>`` per partition beyond one).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import redis
+from bytewax.inputs import FixedPartitionedSource
+
+from datanexus.connectors.event_models import IotReadings, Payments
+from datanexus.connectors.files import FileSource
+from datanexus.connectors.generator import ModelEventsSource
+from datanexus.connectors.rabbitmq_stream import RabbitStreamSource
+from datanexus.connectors.redis_streams import RedisStreamSource
+from datanexus.connectors.web_traffic import WebTraffic
+from datanexus.errors import ConfigError
+from datanexus.store.progress import redis_id_position
+
+__all__ = [
+    "SourceContext",
+    "known_sources",
+    "make_source",
+    "redis_stream_key",
+    "reload_sources",
+]
+
+log = logging.getLogger(__name__)
+
+GROUP = "datanexus.sources"
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What a source factory may use besides the spec's options."""
+
+    tenant: str
+    pipeline: str
+    redis_url: str | None = None
+    amqp_url: str | None = None
+    batch_size: int = 1000
+    stop_at_end: bool = False
+    base_dir: Path = Path()
+
+
+SourceFactory = Callable[[Mapping[str, Any], SourceContext], FixedPartitionedSource[Any, Any]]
+
+
+def redis_stream_key(tenant: str, stream: str, partition: int = 0, partitions: int = 1) -> str:
+    """The Redis stream carrying ``stream`` of ``tenant`` (partition ``partition``)."""
+    base = f"dn:{tenant}:{stream}"
+    return base if partitions == 1 else f"{base}:{partition}"
+
+
+def _need(options: Mapping[str, Any], key: str, kind: str) -> Any:
+    if key not in options:
+        raise ConfigError(f"source.{key} is required for a {kind} source")
+    return options[key]
+
+
+def redis_stream_source(options: Mapping[str, Any], ctx: SourceContext) -> RedisStreamSource:
+    if ctx.redis_url is None:
+        raise ConfigError("a redis_stream source needs a Redis URL (DATANEXUS_REDIS_URL)")
+    stream = str(options.get("stream", ctx.pipeline))
+    partitions = int(options.get("partitions", 1))
+    keys = [redis_stream_key(ctx.tenant, stream, p, partitions) for p in range(partitions)]
+    stop_after: dict[str, int] | None = None
+    if ctx.stop_at_end:
+        client = redis.Redis.from_url(ctx.redis_url)
+        try:
+            stop_after = {}
+            for key in keys:
+                last = client.xrevrange(key, count=1)
+                stop_after[key] = redis_id_position(last[0][0]) if last else 0
+        finally:
+            client.close()
+    return RedisStreamSource(
+        ctx.redis_url,
+        keys,
+        group=str(options.get("group", "datanexus")),
+        batch_size=ctx.batch_size,
+        stop_after=stop_after,
+    )
+
+
+def rabbitmq_stream_source(options: Mapping[str, Any], ctx: SourceContext) -> RabbitStreamSource:
+    if ctx.amqp_url is None:
+        raise ConfigError("a rabbitmq_stream source needs an AMQP URL (DATANEXUS_AMQP_URL)")
+    queues = options.get("queues") or [str(options.get("stream", ctx.pipeline))]
+    return RabbitStreamSource(ctx.amqp_url, [str(q) for q in queues], batch_size=ctx.batch_size)
+
+
+def file_source(options: Mapping[str, Any], ctx: SourceContext) -> FileSource:
+    path = Path(str(_need(options, "path", "file")))
+    base = ctx.base_dir / path.parent
+    return FileSource(
+        base,
+        [path.name],
+        fmt=str(options.get("format", "jsonl")),  # type: ignore[arg-type]
+        flow=f"pipeline_{ctx.pipeline}",
+        batch_size=ctx.batch_size,
+        require_ts=False,
+    )
+
+
+_MODELS: dict[str, Callable[..., Any]] = {
+    "web": WebTraffic,
+    "payments": Payments,
+    "iot": IotReadings,
+}
+
+
+def generator_source(options: Mapping[str, Any], ctx: SourceContext) -> ModelEventsSource:
+    model = str(options.get("model", ctx.pipeline))
+    if model not in _MODELS:
+        raise ConfigError(f"source.model must be one of {sorted(_MODELS)}, got {model!r}")
+    start = options.get("start")
+    params: dict[str, Any] = {
+        "events": int(options.get("events", 100_000)),
+        "seed": int(options.get("seed", 0)),
+        "duration": timedelta(milliseconds=int(options.get("duration_ms", 3_600_000))),
+    }
+    if start is not None:
+        params["start"] = (
+            start if isinstance(start, datetime) else datetime.fromisoformat(str(start))
+        ).astimezone(UTC)
+    rate = options.get("rate")
+    return ModelEventsSource(
+        _MODELS[model](**params),
+        batch_size=ctx.batch_size,
+        partitions=int(options.get("partitions", 1)),
+        rate=None if rate is None else float(rate),
+    )
+
+
+_BUILTIN: dict[str, SourceFactory] = {
+    "redis_stream": redis_stream_source,
+    "rabbitmq_stream": rabbitmq_stream_source,
+    "file": file_source,
+    "generator": generator_source,
+}
+
+
+def _load() -> dict[str, SourceFactory]:
+    table: dict[str, SourceFactory] = {}
+    for ep in entry_points(group=GROUP):
+        try:
+            table[ep.name] = ep.load()
+        except Exception as error:  # a broken plug-in must not hide the others
+            log.error("source plug-in %s (%s) failed to load: %s", ep.name, ep.value, error)
+    for name, factory in _BUILTIN.items():
+        table.setdefault(name, factory)
+    return table
+
+
+_sources: dict[str, SourceFactory] = _load()
+
+
+def reload_sources() -> dict[str, SourceFactory]:
+    """Re-read the entry points; the new table replaces the old one atomically."""
+    global _sources
+    table = _load()
+    _sources = table
+    return table
+
+
+def known_sources() -> list[str]:
+    return sorted(_sources)
+
+
+def make_source(
+    kind: str, options: Mapping[str, Any], context: SourceContext
+) -> FixedPartitionedSource[Any, Any]:
+    """The source of type ``kind``; unknown → :class:`ConfigError` naming the known ones."""
+    table = _sources
+    if kind not in table:
+        raise ConfigError(f"unknown source kind {kind!r}; known: {', '.join(sorted(table))}")
+    return table[kind](options, context)

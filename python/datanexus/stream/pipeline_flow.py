@@ -1,0 +1,230 @@
+"""The Bytewax dataflow of a pipeline spec: source → decode → transforms → windows →
+PostgreSQL rollups and Redis live results.
+
+Steps (step ids in brackets):
+
+1. ``[in]`` the spec's source (:mod:`datanexus.connectors.registry`), wrapped in
+   :class:`PartitionedSource` so that watermarks follow each source partition;
+2. ``[prepare]`` per batch: message bodies are decoded (undecodable → dead letter
+   ``decode``), then the compiled pipeline runs its schema check and steps in order
+   (failures → dead letter with the step and reason; the original body is stored, never a
+   half-transformed event, CONN-6); events are grouped per batch, never per event;
+3. ``[agg_<name>]`` one :func:`window_aggregate` per aggregation, computing the user's
+   measures and the mergeable columns of the store (:mod:`datanexus.stream.rollup`);
+4. ``[rows_<name>]`` window results → rollup rows (tumbling windows; the granularity is
+   the window size) and live updates; late events → dead letter ``late``;
+5. ``[store]`` one :class:`PostgresSink` (rows, dead letters, progress rows — idempotent,
+   so a replay after a crash changes nothing) and ``[live]`` one :class:`RedisLiveSink`.
+
+Nothing here runs per event in Python except the spec's transforms, which are per event
+by nature; the windows run natively on whole batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream
+
+from datanexus.connectors.decode import MessageBatch, decode_batch
+from datanexus.connectors.postgres import PostgresSink
+from datanexus.connectors.redis_live import LiveUpdate, RedisLiveSink
+from datanexus.connectors.registry import SourceContext, make_source
+from datanexus.pipeline import PipelineSpec
+from datanexus.store.dead_letters import DeadLetter
+from datanexus.stream.rollup import rollup_measures, to_rollup_rows
+from datanexus.stream.sources import PartitionedSource, SourceBatch
+from datanexus.stream.window_aggregate import window_aggregate
+from datanexus.stream.windows import Session, Sliding, Tumbling, Window
+
+__all__ = ["FlowTargets", "build_pipeline_flow"]
+
+_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class FlowTargets:
+    """Where a pipeline flow reads and writes (URLs are secrets: never log them)."""
+
+    database_url: str
+    redis_url: str
+    amqp_url: str | None = None
+    schema: str = "datanexus"
+
+
+def _window(agg: Any) -> Window:
+    w = agg.window
+    if w.kind == "tumbling":
+        return Tumbling(w.size_ms * _MS)
+    if w.kind == "sliding":
+        return Sliding(w.size_ms * _MS, w.slide_ms * _MS)
+    return Session(w.gap_ms * _MS)
+
+
+def _batch_len(batch: SourceBatch[Any]) -> int:
+    return sum(len(x) if isinstance(x, MessageBatch) else 1 for x in batch.events)
+
+
+def _letter(event: Any, stage: str, reason: str, error: str, tenant: str) -> DeadLetter:
+    payload = event if isinstance(event, bytes) else repr(event).encode()
+    return DeadLetter("pipeline", None, None, stage, reason, error, payload, tenant)
+
+
+class _Prepare:
+    """Decode and transform one tagged batch; returns the batch of surviving events and
+    the dead letters (with the decode progress riding along)."""
+
+    def __init__(self, spec: PipelineSpec, flow: str, validator: Any) -> None:
+        self._spec = spec
+        self._flow = flow
+        self._compiled = spec.compile(validator=validator)
+
+    def __call__(self, batch: SourceBatch[Any]) -> tuple[SourceBatch[Any], list[Any]]:
+        tenant = self._spec.tenant
+        events: list[dict[str, Any]] = []
+        store: list[Any] = []
+        for item in batch.events:
+            if isinstance(item, MessageBatch):
+                decoded = decode_batch(item, flow=self._flow, tenant=tenant, require_ts=False)
+                events.extend(decoded.events)
+                decoded.events = []  # the sink needs only its dead letters and progress
+                store.append(decoded)
+            else:
+                events.append(item)
+        out = self._compiled.process(events, now_ms=time.time_ns() // 1_000_000)
+        for dead in out.dead:
+            event, step, reason = dead
+            store.append(_letter(event, step, "invalid", reason, tenant))
+        return SourceBatch(batch.partition, batch.partitions, out.events), store
+
+
+def _rows_and_updates(spec: PipelineSpec, agg: Any, fields: Mapping[str, set[str]]) -> Any:
+    user = tuple(agg.measures)
+    tumbling = agg.window.kind == "tumbling"
+    group_by = tuple(agg.group_by)
+
+    def convert(result: Any) -> list[Any]:
+        out: list[Any] = []
+        if tumbling and "postgres" in agg.sinks and not result.retracted:
+            out.extend(
+                to_rollup_rows(
+                    result,
+                    tenant=spec.tenant,
+                    pipeline=spec.name,
+                    group_by=group_by,
+                    granularity_ms=agg.window.size_ms,
+                    fields=fields,
+                )
+            )
+        if "redis_live" in agg.sinks:
+            values = result.values
+            key = "|".join(f"{g}={v}" for g, v in zip(group_by, result.key, strict=True))
+            out.append(
+                LiveUpdate(
+                    spec.tenant,
+                    spec.name,
+                    f"{agg.name}|{key}|{result.start_ms}",
+                    result.revision,
+                    {
+                        "aggregation": agg.name,
+                        "key": dict(zip(group_by, result.key, strict=True)),
+                        "start_ms": result.start_ms,
+                        "end_ms": result.end_ms,
+                        "revision": result.revision,
+                        "retracted": result.retracted,
+                        "values": {name: values.get(name) for name in user},
+                    },
+                )
+            )
+        return out
+
+    return convert
+
+
+def build_pipeline_flow(
+    spec: PipelineSpec,
+    targets: FlowTargets,
+    *,
+    validator: Any = None,
+    stop_at_end: bool = False,
+    batch_size: int = 1000,
+    shards: int | None = None,
+    on_events: Callable[[int], None] | None = None,
+) -> Dataflow:
+    """The dataflow running ``spec`` against ``targets``. ``stop_at_end`` ends replayable
+    sources at the position they had when the flow started (finite runs: the demo,
+    backfills); otherwise the flow runs until stopped. ``validator`` (a callable returning
+    the reasons an event is invalid) runs before the spec's steps. ``on_events`` is called
+    with the number of events (or messages) of each input batch, for progress displays."""
+    flow_name = f"pipeline_{spec.name}"
+    flow = Dataflow(flow_name)
+    context = SourceContext(
+        tenant=spec.tenant,
+        pipeline=spec.name,
+        redis_url=targets.redis_url,
+        amqp_url=targets.amqp_url,
+        batch_size=batch_size,
+        stop_at_end=stop_at_end,
+    )
+    source = PartitionedSource(make_source(spec.source.kind, spec.source.options, context))
+    batches: Stream[SourceBatch[Any]] = op.input("in", flow, source)
+    if on_events is not None:
+        count = on_events
+        op.inspect("progress", batches, lambda _step, b: count(_batch_len(b)))
+    prepared = op.map("prepare", batches, _Prepare(spec, flow_name, validator))
+    events = op.map("events", prepared, lambda pair: pair[0])
+    to_store: list[Stream[Any]] = [op.flat_map("dead_letters", prepared, lambda pair: pair[1])]
+    live: list[Stream[Any]] = []
+    fields = spec.rollup_fields()
+    tenant = spec.tenant
+    for agg in spec.aggregations:
+        measures = {**agg.measures, **rollup_measures(fields)}
+        out = window_aggregate(
+            f"agg_{agg.name}",
+            events,
+            window=_window(agg),
+            measures=measures,
+            group_by=tuple(agg.group_by),
+            time_field=agg.time_field,
+            max_out_of_orderness=agg.max_out_of_orderness_ms * _MS,
+            allowed_lateness=agg.allowed_lateness_ms * _MS,
+            idle_timeout=agg.idle_timeout_ms * _MS if agg.idle_timeout_ms else None,
+            **({"shards": shards} if shards else {}),
+        )
+        converted = op.flat_map(
+            f"rows_{agg.name}", out.results, _rows_and_updates(spec, agg, fields)
+        )
+        split = op.branch(f"kinds_{agg.name}", converted, lambda x: isinstance(x, LiveUpdate))
+        live.append(split.trues)
+        to_store.append(split.falses)
+        to_store.append(
+            op.map(
+                f"late_{agg.name}",
+                out.late,
+                lambda e, name=agg.name: _letter(
+                    e, f"window:{name}", "late", "beyond the allowed lateness", tenant
+                ),
+            )
+        )
+        to_store.append(
+            op.map(
+                f"unwindowable_{agg.name}",
+                out.errors,
+                lambda pair, name=agg.name: _letter(
+                    pair[0], f"window:{name}", "unwindowable", pair[1], tenant
+                ),
+            )
+        )
+    op.output(
+        "store",
+        op.merge("to_store", *to_store),
+        PostgresSink(targets.database_url, flow=flow_name, schema=targets.schema),
+    )
+    if live:
+        op.output("live", op.merge("to_live", *live), RedisLiveSink(targets.redis_url))
+    return flow
