@@ -73,11 +73,10 @@ class _Counter:
             self.n += k
 
 
-def _publish(client: redis.Redis, key: str, model: Any, progress: Callable[[int], None]) -> int:
+def _publish(url: str, key: str, model: Any, progress: Callable[[int], None]) -> int:
     from datanexus.connectors.publishers import RedisStreamPublisher
 
-    client.delete(key)
-    publisher = RedisStreamPublisher(client_url(client), key)
+    publisher = RedisStreamPublisher(url, key)
     sent = 0
     try:
         buffer: list[Any] = []
