@@ -138,9 +138,9 @@ def run_demo(
                 prepare(services.database_url, settings.schema, spec)
                 key = _stream_key(spec)
                 task = bar.add_task(f"publish {name} → {key}", total=counts[name])
-                _publish(
-                    client, key, model_for(name, counts[name]), lambda k, t=task: bar.advance(t, k)
-                )
+                client.delete(key)
+                model = model_for(name, counts[name])
+                _publish(services.redis_url, key, model, lambda k, t=task: bar.advance(t, k))
     finally:
         client.close()
     targets = FlowTargets(
