@@ -25,6 +25,7 @@ __all__ = ["prepare", "run_flow"]
 log = logging.getLogger(__name__)
 
 EPOCH = timedelta(seconds=2)
+COMPACTED = {3_600_000, 86_400_000}
 RECOVERY_PARTITIONS = 2
 """Fixed, so a recovery directory keeps working when the worker count changes."""
 
@@ -39,6 +40,8 @@ def prepare(database_url: str, schema: str, spec: PipelineSpec) -> CatalogEntry:
             for a in spec.aggregations
             if a.window.kind == "tumbling" and "postgres" in a.sinks
         }
+        if 60_000 in granularities:
+            granularities |= COMPACTED  # compaction builds these from the minutes
         dims: list[str] = []
         for agg in spec.aggregations:
             dims.extend(d for d in agg.group_by if d not in dims)
