@@ -22,6 +22,7 @@ by nature; the windows run natively on whole batches.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
 from datanexus.connectors.decode import MessageBatch, decode_batch
+from datanexus.connectors.idempotency import idempotency_key
 from datanexus.connectors.postgres import PostgresSink
 from datanexus.connectors.redis_live import LiveUpdate, RedisLiveSink
 from datanexus.connectors.registry import SourceContext, make_source
@@ -70,9 +72,17 @@ def _batch_len(batch: SourceBatch[Any]) -> int:
     return sum(len(x) if isinstance(x, MessageBatch) else 1 for x in batch.events)
 
 
-def _letter(event: Any, stage: str, reason: str, error: str, tenant: str) -> DeadLetter:
-    payload = event if isinstance(event, bytes) else repr(event).encode()
-    return DeadLetter("pipeline", None, None, stage, reason, error, payload, tenant)
+def _letter(
+    event: Any, stage: str, reason: str, error: str, tenant: str, pipeline: str
+) -> DeadLetter:
+    # Keyed by (step, event id or content hash): a replay after a crash adds no second row.
+    if isinstance(event, dict):
+        payload = json.dumps(event, default=str).encode()
+        position: str | None = idempotency_key(event)
+    else:
+        payload, position = repr(event).encode(), None
+    source = f"pipeline:{pipeline}"
+    return DeadLetter(source, stage, position, stage, reason, error, payload, tenant)
 
 
 class _Prepare:
@@ -99,7 +109,7 @@ class _Prepare:
         out = self._compiled.process(events, now_ms=time.time_ns() // 1_000_000)
         for dead in out.dead:
             event, step, reason = dead
-            store.append(_letter(event, step, "invalid", reason, tenant))
+            store.append(_letter(event, step, "invalid", reason, tenant, self._spec.name))
         return SourceBatch(batch.partition, batch.partitions, out.events), store
 
 
@@ -207,7 +217,7 @@ def build_pipeline_flow(
                 f"late_{agg.name}",
                 out.late,
                 lambda e, name=agg.name: _letter(
-                    e, f"window:{name}", "late", "beyond the allowed lateness", tenant
+                    e, f"window:{name}", "late", "beyond the allowed lateness", tenant, spec.name
                 ),
             )
         )
@@ -216,7 +226,7 @@ def build_pipeline_flow(
                 f"unwindowable_{agg.name}",
                 out.errors,
                 lambda pair, name=agg.name: _letter(
-                    pair[0], f"window:{name}", "unwindowable", pair[1], tenant
+                    pair[0], f"window:{name}", "unwindowable", pair[1], tenant, spec.name
                 ),
             )
         )
