@@ -34,7 +34,23 @@ def test_parse(text, ms):
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "5", "-5s", "5 s", "1.5s", "5sec", "s", "1m1h", "1s1s", "5S", -1, True, 1.5, None, "١s"],
+    [
+        "",
+        "5",
+        "-5s",
+        "5 s",
+        "1.5s",
+        "5sec",
+        "s",
+        "1m1h",
+        "1s1s",
+        "5S",
+        -1,
+        True,
+        1.5,
+        None,
+        "\u0661s",
+    ],
 )
 def test_garbage_names_where(bad):
     with pytest.raises(ConfigError, match=r"web\.toml: aggregations\[0\]\.window\.size"):
