@@ -17,6 +17,7 @@ from datanexus.pipeline.compiled import CompiledPipeline, DeadLetter, StepOutput
 from datanexus.pipeline.endpoints import EndpointSelector
 from datanexus.pipeline.loader import load_spec, parse_spec
 from datanexus.pipeline.paths import FieldPath, parse_path
+from datanexus.pipeline.preview import SampleResult, StepReport, preview
 from datanexus.pipeline.routing import (
     DEAD_LETTER,
     ContentRouter,
@@ -45,14 +46,17 @@ __all__ = [
     "PipelineSpec",
     "RouteResult",
     "RouteRule",
+    "SampleResult",
     "SchemaRef",
     "Settings",
     "SourceSpec",
     "StepOutput",
+    "StepReport",
     "StepSpec",
     "TopicExchange",
     "load_spec",
     "parse_path",
     "parse_spec",
+    "preview",
     "topic_matches",
 ]

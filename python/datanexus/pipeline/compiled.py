@@ -78,18 +78,19 @@ class CompiledPipeline:
             for s in spec.steps
         ]
         self.deep_copy = any(p.depth > 1 for s in self.steps for p in s.written())
-        self._time_path = parse_path(spec.settings.time_field, where="pipeline.time_field")
-        self._router = _build_router(spec, ctx)
+        self.time_path = parse_path(spec.settings.time_field, where="pipeline.time_field")
+        self.router = _build_router(spec, ctx)
+        """Event → destinations, or ``None`` without routes."""
         self.counters: dict[str, StepCounters] = {s.name: s.counters for s in self.steps}
 
     def process(self, events: list[Event], *, now_ms: int) -> StepOutput:
         """Run every event of the batch; never raises for a bad event."""
         out = StepOutput()
         before = {name: _snapshot(c) for name, c in self.counters.items()}
-        validator, steps, router = self.validator, self.steps, self._router
+        validator, steps, router = self.validator, self.steps, self.router
         deep = self.deep_copy
         max_ts = now_ms + self.spec.settings.max_future_skew_ms
-        time_path, zone = self._time_path, self.zone
+        time_path, zone = self.time_path, self.zone
         passed, dead = out.events, out.dead
         for original in events:
             if validator is not None:

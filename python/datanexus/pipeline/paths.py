@@ -98,8 +98,15 @@ class FieldPath:
             parent[last] = value
 
     def delete(self, event: dict[str, Any]) -> Any:
-        """Remove the value at this path and return it; :class:`MissingField` when absent."""
-        parent = self._parent(event, create=False)
+        """Remove the value at this path and return it; :class:`MissingField` when absent.
+        As for :meth:`get`, a null on the way means there is nothing to remove: ``None``."""
+        parent: Any = event
+        for seg in self.segments[:-1]:
+            if parent is None:
+                return None
+            parent = self._step(parent, seg)
+        if parent is None:
+            return None
         last = self.segments[-1]
         try:
             if isinstance(last, int):
