@@ -22,6 +22,7 @@ from datanexus.pipeline.steps.fields import (
 )
 from datanexus.pipeline.steps.logic import DeriveStep, FilterStep, compare
 from datanexus.pipeline.steps.values import (
+    CaseStep,
     CastStep,
     RegexExtractStep,
     RegexMatchStep,
@@ -56,6 +57,7 @@ OPS: dict[str, _Builder] = {
         NullsStep,
         FlattenStep,
         CastStep,
+        CaseStep,
         TimestampStep,
         RegexExtractStep,
         RegexReplaceStep,

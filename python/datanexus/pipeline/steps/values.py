@@ -17,6 +17,7 @@ from datanexus.pipeline.reader import Table
 from datanexus.pipeline.steps.base import BuildContext, Step, read_path
 
 __all__ = [
+    "CaseStep",
     "CastStep",
     "RegexExtractStep",
     "RegexMatchStep",
@@ -70,6 +71,34 @@ class CastStep(Step):
                 raise
             raise TransformError(f"{self.path.text}: {exc.reason}") from None
         self.path.set(event, value)
+        return event
+
+    def written(self) -> tuple[FieldPath, ...]:
+        return (self.path,)
+
+
+class CaseStep(Step):
+    """Letter case of the string at ``field``: ``to = "upper"`` or ``"lower"`` (currency
+    codes, country codes). Null stays null; a non-string is an error."""
+
+    op = "case"
+
+    def __init__(self, name: str, path: FieldPath, upper: bool, **kw: Any) -> None:
+        super().__init__(name, **kw)
+        self.path, self.upper = path, upper
+
+    @classmethod
+    def build(cls, t: Table, name: str, ctx: BuildContext, **kw: Any) -> CaseStep:
+        upper = t.string("to", choices=("upper", "lower")) == "upper"
+        return cls(name, read_path(t, "field"), upper, **kw)
+
+    def apply(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        value = self.path.get(event)
+        if value is None:
+            return event
+        if not isinstance(value, str):
+            raise TransformError(f"{self.path.text!r} is {type(value).__name__}, not a string")
+        self.path.set(event, value.upper() if self.upper else value.lower())
         return event
 
     def written(self) -> tuple[FieldPath, ...]:
