@@ -41,7 +41,7 @@ from celpy.evaluation import CELEvalError, base_functions
 
 from datanexus.errors import ConfigError, TransformError
 
-__all__ = ["Expression", "to_python"]
+__all__ = ["Expression", "OperandTypeError", "to_python"]
 
 MAX_CHARS = 2000
 MAX_TOKENS = 400
@@ -58,7 +58,7 @@ logging.getLogger("celpy").setLevel(logging.ERROR)
 class Expression:
     """A compiled CEL expression; see the module docstring for limits and errors."""
 
-    __slots__ = ("_names", "_program", "_timeout_s", "names", "text", "where")
+    __slots__ = ("_names", "_program", "_timeout_s", "macro_vars", "names", "text", "where")
 
     def __init__(self, text: object, *, where: str, timeout_ms: int = 30_000) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -76,6 +76,7 @@ class Expression:
         self.text = text
         self.where = where
         self.names = frozenset(_identifiers(tree))
+        self.macro_vars = frozenset(_macro_vars(tree))
         self._names = tuple(sorted(self.names - {"event"}))
         self._program = _ENV.program(tree)
         self._timeout_s = timeout_ms / 1000
@@ -96,14 +97,16 @@ class Expression:
         try:
             result = self._program.evaluate(activation)
         except CELEvalError as exc:
-            raise TransformError(f"expression {self.text!r} failed: {_message(exc)}") from None
-        except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
-            # cel-python lets some Python errors escape its own error type.
+            raise _failure(self.text, exc) from None
+        except (TypeError, AttributeError) as exc:
+            # cel-python lets some operand-type errors escape as Python errors.
+            raise OperandTypeError(f"expression {self.text!r} failed: {exc}") from None
+        except (ValueError, ArithmeticError, LookupError) as exc:
             raise TransformError(f"expression {self.text!r} failed: {exc}") from None
         if time.perf_counter() - started > self._timeout_s:
             raise TransformError("UDF timeout")
         if isinstance(result, CELEvalError):
-            raise TransformError(f"expression {self.text!r} failed: {_message(result)}")
+            raise _failure(self.text, result)
         return to_python(result)
 
     def test(self, event: dict[str, Any]) -> bool:
@@ -139,6 +142,18 @@ def to_python(value: Any) -> Any:
     return str(value)
 
 
+class OperandTypeError(TransformError):
+    """An operator or function applied to operands of types it does not take
+    (``"5" > 3``, ``size(7)``): the kind of failure the load-time type check looks for."""
+
+
+def _failure(text: str, exc: Any) -> TransformError:
+    args = tuple(getattr(exc, "args", ()))
+    typed = len(args) >= 2 and args[1] in (TypeError, AttributeError)
+    cls = OperandTypeError if typed else TransformError
+    return cls(f"expression {text!r} failed: {_message(exc)}")
+
+
 def _message(exc: Any) -> str:
     args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
     if len(args) >= 3 and args[2]:
@@ -151,6 +166,18 @@ def _identifiers(tree: lark.Tree[Any]) -> set[str]:
     for node in tree.iter_subtrees():
         if node.data == "ident" and node.children:
             names.add(str(node.children[0]))
+    return names
+
+
+def _macro_vars(tree: lark.Tree[Any]) -> set[str]:
+    names: set[str] = set()
+    for node in tree.iter_subtrees():
+        if node.data == "member_dot_arg" and len(node.children) > 2:
+            args = node.children[2]
+            if str(node.children[1]) in _MACROS and isinstance(args, lark.Tree) and args.children:
+                first = args.children[0]
+                if isinstance(first, lark.Tree):
+                    names |= _identifiers(first)
     return names
 
 

@@ -35,8 +35,9 @@ from datanexus.pipeline.spec import (
     SourceSpec,
     StepSpec,
 )
-from datanexus.pipeline.steps import BuildContext, build_step
+from datanexus.pipeline.steps import BuildContext, Step, build_step
 from datanexus.pipeline.steps.base import NAME_PATTERN, check_name
+from datanexus.pipeline.typecheck import type_check
 
 __all__ = ["MAX_STEPS", "SINKS", "SOURCE_KINDS", "load_spec", "parse_spec"]
 
@@ -106,8 +107,10 @@ def parse_spec(text: str, *, source_name: str, base_dir: str | Path | None = Non
     ctx = BuildContext(zone=zone, udf_timeout_ms=udf_timeout)
     source = _source(top.table("source"), name, base)
     schema = _schema(top.table("schema", None), name, base)
-    steps = _steps(top, ctx)
+    steps, built = _steps(top, ctx)
     routing = _routing(top, ctx)
+    if schema is not None:
+        _type_check(schema.document, built, routing, ctx, source_name)
     aggregations = _aggregations(top, settings)
     top.done()
     return PipelineSpec(
@@ -171,11 +174,12 @@ def _schema(t: Table | None, pipeline: str, base: Path) -> SchemaRef | None:
     return SchemaRef(subject, path, compatibility, document)
 
 
-def _steps(top: Table, ctx: BuildContext) -> tuple[StepSpec, ...]:
+def _steps(top: Table, ctx: BuildContext) -> tuple[tuple[StepSpec, ...], list[Step]]:
     tables = top.tables("transforms")
     if len(tables) > MAX_STEPS:
         raise top.error("transforms", f"has {len(tables)} steps; at most {MAX_STEPS} are allowed")
     specs: list[StepSpec] = []
+    built: list[Step] = []
     seen: set[str] = set()
     for i, t in enumerate(tables):
         step = build_step(t, i, ctx)
@@ -184,7 +188,34 @@ def _steps(top: Table, ctx: BuildContext) -> tuple[StepSpec, ...]:
         seen.add(step.name)
         options = {k: v for k, v in t.data.items() if k != "op"}
         specs.append(StepSpec(i, step.name, step.op, options))
-    return tuple(specs)
+        built.append(step)
+    return tuple(specs), built
+
+
+def _type_check(
+    schema: dict[str, Any], built: list[Step], routing: RoutingSpec, ctx: BuildContext, source: str
+) -> None:
+    steps = [
+        (s, f"{source}: transforms[{i}].{'expr' if s.op == 'derive' else 'when'}")
+        for i, s in enumerate(built)
+    ]
+    finals: list[tuple[Expression, str]] = []
+    if routing.key is not None:
+        finals.append(
+            (
+                Expression(routing.key, where="", timeout_ms=ctx.udf_timeout_ms),
+                f"{source}: routing.key",
+            )
+        )
+    for i, route in enumerate(routing.routes):
+        if route.when is not None:
+            finals.append(
+                (
+                    Expression(route.when, where="", timeout_ms=ctx.udf_timeout_ms),
+                    f"{source}: routes[{i}].when",
+                )
+            )
+    type_check(schema, steps, finals)
 
 
 def _routing(top: Table, ctx: BuildContext) -> RoutingSpec:

@@ -62,9 +62,17 @@ class FilterStep(Step):
 
     op = "filter"
 
-    def __init__(self, name: str, test: Callable[[dict[str, Any]], bool], **kw: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        test: Callable[[dict[str, Any]], bool],
+        expr: Expression | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(name, **kw)
         self._test = test
+        self.expr = expr
+        """The CEL condition, when the filter has one (for the load-time type check)."""
 
     @classmethod
     def build(cls, t: Table, name: str, ctx: BuildContext, **kw: Any) -> FilterStep:
@@ -73,7 +81,7 @@ class FilterStep(Step):
                 if t.has(key):
                     raise t.error(key, "use either when (CEL) or field/cmp/value, not both")
             expr = Expression(t.raw("when"), where=t.where("when"), timeout_ms=ctx.udf_timeout_ms)
-            return cls(name, expr.test, **kw)
+            return cls(name, expr.test, expr, **kw)
         path = read_path(t, "field")
         cmp = t.string("cmp", choices=tuple(COMPARISONS))
         value = t.raw("value")
