@@ -206,7 +206,7 @@ def test_flatten_object(make_spec):
     assert out.dead == [(clash, "flatten_0", "cannot flatten 'reading': 'reading_t' exists")]
 
 
-keys = st.from_regex(r"[a-z]{1,3}", fullmatch=True)
+keys = st.text("abc", min_size=1, max_size=3)
 objects = st.recursive(
     st.integers(), lambda inner: st.dictionaries(keys, inner, min_size=1, max_size=3), max_leaves=15
 )
