@@ -16,10 +16,12 @@ __all__ = [
     "InvalidArgument",
     "InvalidType",
     "MigrationError",
+    "MissingField",
     "PathNotAllowed",
     "SchemaTooNew",
     "SerializationError",
     "ServiceUnavailable",
+    "TransformError",
 ]
 
 
@@ -69,3 +71,20 @@ class MigrationError(DataNexusError, RuntimeError):
 
 class SchemaTooNew(MigrationError):
     """The database was migrated by a newer DataNexus than this one; refusing to start."""
+
+
+class TransformError(DataNexusError, ValueError):
+    """A pipeline step could not transform one event (a value that does not cast, a
+    missing field, a failing expression). The event goes to the dead-letter output with
+    ``step`` and ``reason``; the flow carries on. ``step`` is empty when the error is
+    raised below the step and filled in by the pipeline."""
+
+    def __init__(self, reason: str, *, step: str = "") -> None:
+        super().__init__(f"{step}: {reason}" if step else reason)
+        self.reason = reason
+        self.step = step
+
+
+class MissingField(TransformError):
+    """A field path names a key or index the event does not have (DEC-1: a null on the
+    path yields None, a missing key raises unless the step sets ``on_error = "skip"``)."""
