@@ -5,17 +5,18 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDateTime, PyDict, PyFloat, PyInt, PyString, PyTuple, PyTzInfo};
+use pyo3::types::{PyBytes, PyDateTime, PyDict, PyFloat, PyInt, PyString, PyTuple, PyTzInfo};
 
 use super::errors::invalid_argument;
 use crate::algo::window::batch::{decode_key, KeyPart};
 use crate::algo::window::{time, Emission, Value};
 
-pub fn value_object(py: Python<'_>, v: Value) -> PyResult<Bound<'_, PyAny>> {
+pub fn value_object<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
         Value::Null => py.None().into_bound(py),
         Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::Float(f) => PyFloat::new(py, f).into_any(),
+        Value::Float(f) => PyFloat::new(py, *f).into_any(),
+        Value::Bytes(b) => PyBytes::new(py, b).into_any(),
     })
 }
 
@@ -25,7 +26,7 @@ pub fn values_dict<'py>(
     values: &[Value],
 ) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
-    for (name, &v) in names.iter().zip(values) {
+    for (name, v) in names.iter().zip(values) {
         dict.set_item(name.bind(py), value_object(py, v)?)?;
     }
     Ok(dict)
@@ -120,7 +121,7 @@ impl PyWindowResult {
     }
 }
 
-/// A Python number (or None) as a result value.
+/// A Python number, bytes (a sketch image) or None as a result value.
 fn value_of(v: &Bound<'_, PyAny>) -> PyResult<Value> {
     let py = v.py();
     if v.is_none() {
@@ -135,9 +136,12 @@ fn value_of(v: &Bound<'_, PyAny>) -> PyResult<Value> {
             .map(Value::Int)
             .map_err(|_| invalid_argument(py, "result values must fit in 128 bits"));
     }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return Ok(Value::Bytes(b.as_bytes().into()));
+    }
     Err(super::errors::invalid_type(
         py,
-        "result values are int, float or None",
+        "result values are int, float, bytes or None",
     ))
 }
 

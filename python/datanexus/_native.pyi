@@ -323,6 +323,8 @@ class RollingAggregate:
     __hash__: None  # type: ignore[assignment]
 
 _Number: TypeAlias = float | int
+_Value: TypeAlias = float | int | bytes
+"""A window measure's value: a number, or a sketch image (``digest(f)``, ``hll(f)``)."""
 
 @final
 class TDigest:
@@ -432,8 +434,9 @@ class WindowResult:
 
     ``key`` is the tuple of the group-by values; ``start`` and ``end`` the window
     ``[start, end)`` as aware UTC datetimes (``start_ms``, ``end_ms``: epoch ms);
-    ``values`` maps each measure name to its value (an int, a float, or None when the
-    window holds no value of the measure's field). ``revision`` is 0 for the window's first
+    ``values`` maps each measure name to its value (an int, a float, bytes for the sketch
+    images of ``digest(f)`` and ``hll(f)``, or None when the window holds no value of the
+    measure's field). ``revision`` is 0 for the window's first
     emission and +1 for each amendment by late events, which carries the values it replaces
     in ``previous``. Results are identified by ``(key, start)``: a sink upserting on that
     and keeping the highest revision converges. ``retracted`` marks a session window that
@@ -446,9 +449,9 @@ class WindowResult:
         key: tuple[Any, ...],
         start_ms: int,
         end_ms: int,
-        values: dict[str, _Number | None],
+        values: dict[str, _Value | None],
         revision: int = 0,
-        previous: dict[str, _Number | None] | None = None,
+        previous: dict[str, _Value | None] | None = None,
         retracted: bool = False,
     ) -> WindowResult: ...
     @property
@@ -465,13 +468,13 @@ class WindowResult:
     @property
     def end_ms(self) -> int: ...
     @property
-    def values(self) -> dict[str, _Number | None]:
+    def values(self) -> dict[str, _Value | None]:
         """A copy of the measure values."""
 
     @property
     def revision(self) -> int: ...
     @property
-    def previous(self) -> dict[str, _Number | None] | None: ...
+    def previous(self) -> dict[str, _Value | None] | None: ...
     @property
     def retracted(self) -> bool: ...
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
@@ -495,7 +498,7 @@ class _WindowState(TypedDict):
     key: tuple[Any, ...]
     start: datetime
     end: datetime
-    values: dict[str, _Number | None]
+    values: dict[str, _Value | None]
     revision: int | None
 
 @final
@@ -515,6 +518,16 @@ class WindowEngine:
     ``rate(f)`` (a counter's increase per second between the window's first and last
     samples; a decrease is a reset; one sample → 0). Integer sums are exact, float sums
     compensated; a field that is absent or None is skipped by its measure (as SQL NULL).
+
+    The mergeable state a rollup store keeps (:mod:`datanexus.stream.rollup`):
+    ``count(f)`` or ``n(f)`` (values of ``f`` that are not None; a field no other measure
+    reads as a number is read as distinct items, so strings count, and ``""`` does not, as
+    in :class:`HyperLogLog`), ``m2(f)`` (Welford's sum of squared deviations, None without
+    values), ``digest(f)`` / ``digest(f, δ)`` (bytes: ``TDigest(δ).to_bytes()`` of the
+    finite values in arrival order, δ 100 by default; None without any) and ``hll(f)`` /
+    ``hll(f, p)`` (bytes: ``HyperLogLog(p).to_bytes()`` of the items, p 12 by default;
+    None without any). An image shares the state of ``pNN(f)`` (δ 200), ``distinct(f)``
+    (p 12) or ``stddev(f)`` on the same field.
     ``group_by`` names the fields of the series key (missing → None); keys keep their
     types (``True``, ``1`` and ``1.0`` are three keys).
 

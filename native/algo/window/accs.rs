@@ -15,6 +15,10 @@ use crate::algo::tdigest::{TDigest, DEFAULT_COMPRESSION};
 /// Values wait in `pending` and enter the digest a block at a time, or when a value is
 /// asked for: the digest is then always fully merged, so its image is its whole state
 /// and a snapshot taken at any moment restores exactly the digest the run would have had.
+///
+/// `pending` holds up to the digest's own buffer size (8·δ values) and enters it in one
+/// block, which is exactly what `TDigest.add` of each value would do: a digest fed the
+/// same values in the same order has the same image when a value is first asked for.
 #[derive(Clone, Debug)]
 pub struct PercentileAcc {
     digest: TDigest,
@@ -22,16 +26,13 @@ pub struct PercentileAcc {
     nan: bool,
 }
 
-/// Values buffered before they are merged: the digest's own buffer size at δ = 200.
-const PENDING: usize = 1600;
+/// Values buffered before they are merged, per unit of compression: the digest's own
+/// buffer size (1600 at δ = 200).
+const PENDING_PER_COMPRESSION: f64 = 8.0;
 
 impl Default for PercentileAcc {
     fn default() -> Self {
-        Self {
-            digest: TDigest::new(DEFAULT_COMPRESSION).expect("a valid compression"),
-            pending: Vec::new(),
-            nan: false,
-        }
+        Self::new(DEFAULT_COMPRESSION)
     }
 }
 
@@ -44,6 +45,19 @@ impl PartialEq for PercentileAcc {
 }
 
 impl PercentileAcc {
+    /// An empty digest of `compression`, which the caller has checked.
+    pub(super) fn new(compression: f64) -> Self {
+        Self {
+            digest: TDigest::new(compression).expect("a checked compression"),
+            pending: Vec::new(),
+            nan: false,
+        }
+    }
+
+    fn pending_limit(&self) -> usize {
+        (self.digest.compression() * PENDING_PER_COMPRESSION) as usize
+    }
+
     pub(super) fn add(&mut self, v: Num) {
         let x = match v {
             Num::Null => return,
@@ -55,7 +69,7 @@ impl PercentileAcc {
             return;
         }
         self.pending.push(x);
-        if self.pending.len() >= PENDING {
+        if self.pending.len() >= self.pending_limit() {
             self.settle();
         }
     }
@@ -72,9 +86,20 @@ impl PercentileAcc {
         self.digest.merge(&o.digest);
         self.pending.extend_from_slice(&o.pending);
         self.nan |= o.nan;
-        if self.pending.len() >= PENDING {
+        if self.pending.len() >= self.pending_limit() {
             self.settle();
         }
+    }
+
+    /// The digest's image (`TDigest.to_bytes()`) of the finite values; None without any.
+    /// NaN and ±∞ cannot be placed in a digest and are left out of the image (the window's
+    /// percentiles are NaN, and its sum, min and max show them).
+    pub(super) fn image(&mut self) -> Value {
+        self.settle();
+        if self.digest.is_empty() {
+            return Value::Null;
+        }
+        Value::Bytes(self.digest.to_bytes().into())
     }
 
     pub(super) fn quantile(&mut self, q: f64) -> Value {
@@ -97,18 +122,18 @@ impl PercentileAcc {
         self.pending.iter().for_each(|&x| put_f64(out, x));
     }
 
-    pub(super) fn decode(r: &mut Reader<'_>) -> Result<Self> {
+    pub(super) fn decode(r: &mut Reader<'_>, compression: f64) -> Result<Self> {
         let nan = get_bool(r, "percentile flag")?;
         let len = r.u32("digest length")? as usize;
         let digest = TDigest::from_bytes(r.take(len, "digest")?)?;
-        if digest.compression() != DEFAULT_COMPRESSION {
+        if digest.compression() != compression {
             return Err(Error::corrupt(format!(
-                "a digest of compression {} (expected {DEFAULT_COMPRESSION})",
+                "a digest of compression {} (expected {compression})",
                 digest.compression()
             )));
         }
         let count = r.u32("pending values")? as usize;
-        if count >= PENDING {
+        if count >= (compression * PENDING_PER_COMPRESSION) as usize {
             return Err(Error::corrupt(format!("{count} pending percentile values")));
         }
         let pending = (0..count)
@@ -189,6 +214,7 @@ impl SumAcc {
             Value::Null => Value::Null,
             Value::Int(v) => Value::Float(v as f64 / self.n as f64),
             Value::Float(v) => Value::Float(v / self.n as f64),
+            Value::Bytes(_) => unreachable!("a sum is a number"),
         }
     }
 
@@ -358,6 +384,14 @@ impl Welford {
             mean: r.f64("stddev mean")?,
             m2: r.f64("stddev m2")?,
         })
+    }
+
+    /// The sum of squared deviations; None without values.
+    pub(super) fn m2(&self) -> Value {
+        if self.n == 0 {
+            return Value::Null;
+        }
+        Value::Float(self.m2)
     }
 
     pub(super) fn stddev(&self) -> Value {

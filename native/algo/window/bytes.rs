@@ -38,7 +38,7 @@ pub fn get_bool(r: &mut Reader<'_>, what: &str) -> Result<bool> {
     }
 }
 
-pub fn put_value(out: &mut Vec<u8>, v: Value) {
+pub fn put_value(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => out.push(0),
         Value::Int(i) => {
@@ -47,7 +47,12 @@ pub fn put_value(out: &mut Vec<u8>, v: Value) {
         }
         Value::Float(f) => {
             out.push(2);
-            put_f64(out, f);
+            put_f64(out, *f);
+        }
+        Value::Bytes(b) => {
+            out.push(3);
+            put_u32(out, b.len() as u32);
+            out.extend_from_slice(b);
         }
     }
 }
@@ -60,6 +65,10 @@ pub fn get_value(r: &mut Reader<'_>) -> Result<Value> {
             Value::Int(i128::from_le_bytes(b.try_into().expect("16 bytes")))
         }
         2 => Value::Float(r.f64("float value")?),
+        3 => {
+            let len = r.u32("image length")? as usize;
+            Value::Bytes(r.take(len, "image value")?.into())
+        }
         t => return Err(Error::corrupt(format!("value tag {t}"))),
     })
 }

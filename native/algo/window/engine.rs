@@ -545,7 +545,7 @@ impl WindowEngine {
                     coupon: 0,
                     ts,
                 },
-                MeasureKind::Distinct => Input {
+                _ if m.coupons => Input {
                     num: Num::Null,
                     coupon: batch.coupons[m.slot][i],
                     ts,

@@ -13,7 +13,7 @@
 //! series  u32 n + n × (u32 length + encoded key)
 //! windows u32 n + n × (u32 series, i64 start, i64 end, u8 flags: bit 0 emitted,
 //!         u32 revision, [u32 n + values of the last emission if bit 0], one state per
-//!         measure)
+//!         measure; a value is u8 tag 0 null, 1 + i128, 2 + f64, 3 + u32 length + bytes)
 //! queues  pending then amend: u32 n + n × u32 window, in emission order
 //! ```
 //! str = u32 length + UTF-8. Purge times are derived. Invariants the engine relies on
@@ -148,7 +148,7 @@ pub fn encode(e: &WindowEngine) -> Vec<u8> {
             put_u32(&mut out, w.revision.unwrap_or(0));
             if let Some(last) = &w.last {
                 put_u32(&mut out, last.len() as u32);
-                last.iter().for_each(|&v| put_value(&mut out, v));
+                last.iter().for_each(|v| put_value(&mut out, v));
             }
             w.accs.iter().for_each(|a| a.encode(&mut out));
         }

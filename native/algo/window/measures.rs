@@ -10,6 +10,16 @@
 //! to its exact-points limit, rank error ≤ 1e-4 beyond); the percentiles of one field
 //! share one digest.
 //!
+//! The mergeable-state measures feed the rollup store (`datanexus.stream.rollup`):
+//! `count(f)` (alias `n(f)`: the values of f that are not null), `m2(f)` (Welford's sum of
+//! squared deviations), `digest(f)` / `digest(f, δ)` (the t-digest image, compression δ,
+//! default 100, as `TDigest.to_bytes()`) and `hll(f)` / `hll(f, p)` (the HyperLogLog image,
+//! precision p, default 12, as `HyperLogLog.to_bytes()`). An image measure shares the
+//! state of an earlier measure of the same field that keeps the same sketch (`digest(f,
+//! 200)` a `pNN(f)`'s, `hll(f)` a `distinct(f)`'s, `m2(f)` a `stddev(f)`'s), and the other
+//! way round; measures of the older kinds share as they always did, so engine images of
+//! those configurations are unchanged.
+//!
 //! Adding a measure is local to this file: a [`MeasureKind`], its spec in [`parse_spec`],
 //! an [`Acc`] variant with its update, merge, value and bytes.
 
@@ -17,10 +27,20 @@ use super::accs::{Extreme, PercentileAcc, RateAcc, SumAcc, Welford};
 use super::bytes::{get_u64, put_u32, put_u64};
 use crate::algo::codec::Reader;
 use crate::algo::error::{Error, Result};
-use crate::algo::hll::HyperLogLog;
+use crate::algo::hll::{HyperLogLog, MAX_PRECISION, MIN_PRECISION};
+use crate::algo::tdigest::check_compression;
 
 /// HyperLogLog precision of `distinct(f)`: relative standard error 1.04/64 ≈ 1.6 %.
 pub const DISTINCT_PRECISION: u8 = 12;
+
+/// The t-digest compression of `pNN(f)`.
+pub const PERCENTILE_COMPRESSION: f64 = crate::algo::tdigest::DEFAULT_COMPRESSION;
+
+/// The default compression of `digest(f)`: the store's sketches (CONTRACT: rollups).
+pub const DIGEST_COMPRESSION: f64 = 100.0;
+
+/// The default precision of `hll(f)`: the store's sketches.
+pub const HLL_PRECISION: u8 = 12;
 
 /// One field value as a measure reads it: absent or null, an integer or a float.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -30,12 +50,15 @@ pub enum Num {
     Float(f64),
 }
 
-/// A measure's value in a result: None (no values), an exact integer, or a float.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A measure's value in a result: None (no values), an exact integer, a float, or a
+/// sketch image (`digest(f)`, `hll(f)`), shared so that results and the last emission
+/// hold one copy.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Null,
     Int(i128),
     Float(f64),
+    Bytes(std::sync::Arc<[u8]>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,6 +73,37 @@ pub enum MeasureKind {
     Rate,
     /// The quantile q ∈ [0, 1] (`p99.9` is 0.999).
     Percentile(f64),
+    /// `count(f)`, `n(f)`: the values of f that are not null.
+    CountField,
+    /// Welford's sum of squared deviations from the mean.
+    M2,
+    /// The t-digest image at this compression.
+    Digest(f64),
+    /// The HyperLogLog image at this precision.
+    Hll(u8),
+}
+
+impl MeasureKind {
+    /// Whether the measure reads its field as a distinct item (a coupon) by its kind.
+    pub fn reads_coupons(self) -> bool {
+        matches!(self, MeasureKind::Distinct | MeasureKind::Hll(_))
+    }
+
+    /// Whether a measure of this kind may read the state of an earlier `owner` measure of
+    /// the same field. Older kinds share only as they always did (percentiles among
+    /// themselves), so the engine images of their configurations stay the same.
+    fn can_share(self, owner: MeasureKind) -> bool {
+        use MeasureKind::*;
+        match (self, owner) {
+            (Percentile(_), Percentile(_)) => true,
+            (Percentile(_), Digest(c)) | (Digest(c), Percentile(_)) => c == PERCENTILE_COMPRESSION,
+            (Digest(a), Digest(b)) => a == b,
+            (Distinct, Hll(p)) | (Hll(p), Distinct) => p == DISTINCT_PRECISION,
+            (Hll(a), Hll(b)) => a == b,
+            (Stddev, M2) | (M2, Stddev) | (M2, M2) => true,
+            _ => false,
+        }
+    }
 }
 
 const FUNCTIONS: [(&str, MeasureKind); 7] = [
@@ -63,7 +117,9 @@ const FUNCTIONS: [(&str, MeasureKind); 7] = [
 ];
 
 const ALLOWED: &str =
-    "count, sum(f), min(f), max(f), mean(f), stddev(f), pNN(f) (p50, p99, p99.9 …), distinct(f), rate(f)";
+    "count, count(f) or n(f), sum(f), min(f), max(f), mean(f), stddev(f), m2(f), \
+     pNN(f) (p50, p99, p99.9 …), distinct(f), rate(f), digest(f) or digest(f, compression), \
+     hll(f) or hll(f, precision)";
 
 /// A configured measure: its output name, its spec, what it computes and over which field.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,11 +128,22 @@ pub struct Measure {
     pub spec: String,
     pub kind: MeasureKind,
     pub field: Option<String>,
-    /// Index of `field` among the config's numeric or distinct fields.
+    /// Index of `field` among the config's numeric fields, or its distinct fields when
+    /// `coupons`.
     pub slot: usize,
-    /// For a percentile, the measure whose digest it reads when not its own (the first
-    /// percentile of the same field).
+    /// The measure reads its field as distinct items (coupons), not as numbers.
+    pub coupons: bool,
+    /// The measure whose state it reads when not its own (the first measure of the same
+    /// field keeping the same sketch or deviations; see [`MeasureKind`]'s sharing).
     pub owner: Option<usize>,
+}
+
+/// The earlier measure (among `parsed`) whose state a new measure of `kind` over `field`
+/// reads, if any.
+pub fn owner_of(parsed: &[Measure], kind: MeasureKind, field: &Option<String>) -> Option<usize> {
+    parsed
+        .iter()
+        .position(|m| m.owner.is_none() && m.field == *field && kind.can_share(m.kind))
 }
 
 /// Parses `"count"` or `"fn(field)"`; an error names the measure and what is allowed.
@@ -104,6 +171,51 @@ pub fn parse_spec(name: &str, spec: &str) -> Result<(MeasureKind, Option<String>
     }
     if let Some(&(_, kind)) = FUNCTIONS.iter().find(|(f, _)| *f == func) {
         return Ok((kind, Some(field.to_string())));
+    }
+    match func {
+        "count" | "n" => return Ok((MeasureKind::CountField, Some(field.to_string()))),
+        "m2" => return Ok((MeasureKind::M2, Some(field.to_string()))),
+        "digest" | "hll" => {
+            let (field, param) = match field.rsplit_once(',') {
+                Some((f, p)) => (f.trim(), Some(p.trim())),
+                None => (field, None),
+            };
+            if field.is_empty() {
+                return Err(bad("expected a field name before the comma"));
+            }
+            let kind = if func == "digest" {
+                let c = match param {
+                    None => DIGEST_COMPRESSION,
+                    Some(p) => p
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|c| check_compression(*c).is_ok())
+                        .ok_or_else(|| {
+                            bad(&format!(
+                                "the digest compression must be a number in 10..=10000, got '{p}'"
+                            ))
+                        })?,
+                };
+                MeasureKind::Digest(c)
+            } else {
+                let p = match param {
+                    None => HLL_PRECISION,
+                    Some(p) => p
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|p| (MIN_PRECISION..=MAX_PRECISION).contains(p))
+                        .ok_or_else(|| {
+                            bad(&format!(
+                                "the hll precision must be an integer in \
+                                 {MIN_PRECISION}..={MAX_PRECISION}, got '{p}'"
+                            ))
+                        })?,
+                };
+                MeasureKind::Hll(p)
+            };
+            return Ok((kind, Some(field.to_string())));
+        }
+        _ => {}
     }
     if let Some(q) = percentile(func) {
         return match q {
@@ -147,14 +259,16 @@ pub enum Acc {
     Distinct(HyperLogLog),
     Rate(RateAcc),
     Percentile(PercentileAcc),
-    /// A percentile answered from another measure's digest: no state of its own.
-    SharedPercentile,
+    /// A measure answered from another measure's state: nothing of its own.
+    Shared,
+    /// `count(f)`: values that are not null.
+    NonNull(u64),
 }
 
 impl Acc {
     pub fn new(measure: &Measure) -> Self {
         if measure.owner.is_some() {
-            return Acc::SharedPercentile;
+            return Acc::Shared;
         }
         match measure.kind {
             MeasureKind::Count => Acc::Count(0),
@@ -168,6 +282,10 @@ impl Acc {
             }
             MeasureKind::Rate => Acc::Rate(RateAcc::default()),
             MeasureKind::Percentile(_) => Acc::Percentile(PercentileAcc::default()),
+            MeasureKind::CountField => Acc::NonNull(0),
+            MeasureKind::M2 => Acc::Stddev(Welford::default()),
+            MeasureKind::Digest(c) => Acc::Percentile(PercentileAcc::new(c)),
+            MeasureKind::Hll(p) => Acc::Distinct(HyperLogLog::new(p).expect("a checked precision")),
         }
     }
 
@@ -190,7 +308,8 @@ impl Acc {
             }
             Acc::Rate(r) => r.add(input.ts, input.num),
             Acc::Percentile(p) => p.add(input.num),
-            Acc::SharedPercentile => {}
+            Acc::Shared => {}
+            Acc::NonNull(n) => *n += u64::from(input.num != Num::Null || input.coupon != 0),
         }
     }
 
@@ -207,7 +326,8 @@ impl Acc {
             }
             (Acc::Rate(a), Acc::Rate(b)) => a.merge(b),
             (Acc::Percentile(a), Acc::Percentile(b)) => a.merge(b),
-            (Acc::SharedPercentile, Acc::SharedPercentile) => {}
+            (Acc::Shared, Acc::Shared) => {}
+            (Acc::NonNull(a), Acc::NonNull(b)) => *a += b,
             (a, b) => unreachable!("merging {b:?} into {a:?}"),
         }
     }
@@ -223,15 +343,16 @@ impl Acc {
             Acc::Stddev(w) => w.stddev(),
             Acc::Distinct(h) => Value::Float(h.estimate()),
             Acc::Rate(r) => r.per_second(),
-            Acc::Percentile(_) | Acc::SharedPercentile => {
-                unreachable!("percentiles are valued by `values`")
+            Acc::NonNull(n) => Value::Int(i128::from(*n)),
+            Acc::Percentile(_) | Acc::Shared => {
+                unreachable!("percentiles and shared measures are valued by `values`")
             }
         }
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            Acc::Count(n) => put_u64(out, *n),
+            Acc::Count(n) | Acc::NonNull(n) => put_u64(out, *n),
             Acc::Sum(s) | Acc::Mean(s) => s.encode(out),
             Acc::Min(e) | Acc::Max(e) => e.encode(out),
             Acc::Stddev(w) => w.encode(out),
@@ -242,13 +363,13 @@ impl Acc {
             }
             Acc::Rate(r) => r.encode(out),
             Acc::Percentile(p) => p.encode(out),
-            Acc::SharedPercentile => {}
+            Acc::Shared => {}
         }
     }
 
     pub fn decode(measure: &Measure, r: &mut Reader<'_>) -> Result<Self> {
         if measure.owner.is_some() {
-            return Ok(Acc::SharedPercentile);
+            return Ok(Acc::Shared);
         }
         Ok(match measure.kind {
             MeasureKind::Count => Acc::Count(get_u64(r, "count")?),
@@ -257,32 +378,53 @@ impl Acc {
             MeasureKind::Min => Acc::Min(Extreme::decode(r)?),
             MeasureKind::Max => Acc::Max(Extreme::decode(r)?),
             MeasureKind::Stddev => Acc::Stddev(Welford::decode(r)?),
-            MeasureKind::Distinct => {
-                let len = r.u32("distinct sketch length")? as usize;
-                let h = HyperLogLog::from_bytes(r.take(len, "distinct sketch")?)?;
-                if h.precision() != DISTINCT_PRECISION {
-                    return Err(Error::corrupt(format!(
-                        "a distinct sketch of precision {} (expected {DISTINCT_PRECISION})",
-                        h.precision()
-                    )));
-                }
-                Acc::Distinct(h)
-            }
+            MeasureKind::Distinct => Acc::Distinct(decode_hll(r, DISTINCT_PRECISION)?),
+            MeasureKind::Hll(p) => Acc::Distinct(decode_hll(r, p)?),
             MeasureKind::Rate => Acc::Rate(RateAcc::decode(r)?),
-            MeasureKind::Percentile(_) => Acc::Percentile(PercentileAcc::decode(r)?),
+            MeasureKind::Percentile(_) => {
+                Acc::Percentile(PercentileAcc::decode(r, PERCENTILE_COMPRESSION)?)
+            }
+            MeasureKind::Digest(c) => Acc::Percentile(PercentileAcc::decode(r, c)?),
+            MeasureKind::CountField => Acc::NonNull(get_u64(r, "non-null count")?),
+            MeasureKind::M2 => Acc::Stddev(Welford::decode(r)?),
         })
     }
+}
+
+fn decode_hll(r: &mut Reader<'_>, precision: u8) -> Result<HyperLogLog> {
+    let len = r.u32("distinct sketch length")? as usize;
+    let h = HyperLogLog::from_bytes(r.take(len, "distinct sketch")?)?;
+    if h.precision() != precision {
+        return Err(Error::corrupt(format!(
+            "a distinct sketch of precision {} (expected {precision})",
+            h.precision()
+        )));
+    }
+    Ok(h)
 }
 
 /// The values of a window's measures, in order.
 pub fn values(accs: &mut [Acc], measures: &[Measure]) -> Vec<Value> {
     (0..accs.len())
-        .map(|i| match measures[i].kind {
-            MeasureKind::Percentile(q) => match &mut accs[measures[i].owner.unwrap_or(i)] {
-                Acc::Percentile(p) => p.quantile(q),
-                other => unreachable!("a percentile owner holding {other:?}"),
-            },
-            _ => accs[i].value(),
+        .map(|i| {
+            let own = measures[i].owner.unwrap_or(i);
+            match (measures[i].kind, &mut accs[own]) {
+                (MeasureKind::Percentile(q), Acc::Percentile(p)) => p.quantile(q),
+                (MeasureKind::Digest(_), Acc::Percentile(p)) => p.image(),
+                (MeasureKind::Distinct, Acc::Distinct(h)) => Value::Float(h.estimate()),
+                (MeasureKind::Hll(_), Acc::Distinct(h)) => {
+                    if h.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::Bytes(h.to_bytes().into())
+                    }
+                }
+                (MeasureKind::Stddev, Acc::Stddev(w)) => w.stddev(),
+                (MeasureKind::M2, Acc::Stddev(w)) => w.m2(),
+                (_, Acc::Shared) => unreachable!("an owner without state"),
+                (kind, other) if own != i => unreachable!("{kind:?} reading {other:?}"),
+                _ => accs[i].value(),
+            }
         })
         .collect()
 }

@@ -54,6 +54,8 @@ mod tests;
 #[cfg(test)]
 mod tests_format;
 #[cfg(test)]
+mod tests_images;
+#[cfg(test)]
 mod tests_props;
 
 pub use assign::{sliding_starts, tumbling_start};

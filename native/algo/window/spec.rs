@@ -151,27 +151,37 @@ impl Config {
         }
         let mut numeric_fields = Vec::new();
         let mut distinct_fields = Vec::new();
-        let mut parsed = Vec::with_capacity(measures.len());
-        for (name, spec) in measures {
-            let (kind, field) = super::measures::parse_spec(name, spec)?;
-            let slot = match (&field, kind) {
-                (None, _) => 0,
-                (Some(f), MeasureKind::Distinct) => slot_of(&mut distinct_fields, f),
-                (Some(f), _) => slot_of(&mut numeric_fields, f),
+        let specs = measures
+            .iter()
+            .map(|(name, spec)| super::measures::parse_spec(name, spec))
+            .collect::<Result<Vec<_>>>()?;
+        // `count(f)` reads f as numbers when another measure does (a value another
+        // measure refuses is refused once, for the event), else as distinct items, which
+        // takes strings too.
+        let numeric_use = |f: &String| {
+            specs.iter().any(|(k, g)| {
+                g.as_ref() == Some(f) && !k.reads_coupons() && *k != MeasureKind::CountField
+            })
+        };
+        let mut parsed: Vec<Measure> = Vec::with_capacity(measures.len());
+        for ((name, spec), (kind, field)) in measures.iter().zip(specs.iter().cloned()) {
+            let coupons = match (&field, kind) {
+                (Some(f), MeasureKind::CountField) => !numeric_use(f),
+                _ => kind.reads_coupons(),
             };
-            // The percentiles of one field share the first one's digest.
-            let owner = parsed.iter().position(|m: &Measure| {
-                matches!(kind, MeasureKind::Percentile(_))
-                    && matches!(m.kind, MeasureKind::Percentile(_))
-                    && m.owner.is_none()
-                    && m.field == field
-            });
+            let slot = match &field {
+                None => 0,
+                Some(f) if coupons => slot_of(&mut distinct_fields, f),
+                Some(f) => slot_of(&mut numeric_fields, f),
+            };
+            let owner = super::measures::owner_of(&parsed, kind, &field);
             parsed.push(Measure {
                 name: name.clone(),
                 spec: spec.trim().to_string(),
                 kind,
                 field,
                 slot,
+                coupons,
                 owner,
             });
         }

@@ -164,7 +164,7 @@ fn stream_10_a_late_event_re_emits_with_the_previous_values() {
     let out = run(&mut e, &[(2_000, "a", 2)]);
     let r = &out.results[0];
     assert_eq!(
-        (r.revision, r.values[1], r.retracted),
+        (r.revision, r.values[1].clone(), r.retracted),
         (1, Value::Int(42), false)
     );
     assert_eq!(r.previous.as_ref().unwrap()[1], Value::Int(40));
@@ -444,7 +444,7 @@ fn value(e: &mut WindowEngine, events: &[(i64, Num)], measure: usize) -> Value {
     let mut out = Output::default();
     e.process(P, &bt, None, None, None, &mut out).unwrap();
     e.flush(&mut out);
-    out.results.last().unwrap().values[measure]
+    out.results.last().unwrap().values[measure].clone()
 }
 
 fn measure_engine(spec: &str) -> WindowEngine {

@@ -50,8 +50,8 @@ fn finals(out: &Output) -> BTreeMap<(Vec<u8>, i64), (i64, Agg)> {
             last.remove(&id);
             continue;
         }
-        let int = |i: usize| match r.values[i] {
-            Value::Int(v) => v,
+        let int = |i: usize| match &r.values[i] {
+            Value::Int(v) => *v,
             other => panic!("{other:?}"),
         };
         last.insert(id, (r.end, (int(0), int(1), int(2), int(3))));

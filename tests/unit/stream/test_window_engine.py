@@ -193,7 +193,7 @@ def test_results_are_aware_utc_windows_with_revisions() -> None:
     assert pickle.loads(pickle.dumps(gone)) == gone
     with pytest.raises(InvalidArgument, match="same measures"):
         WindowResult((), 0, 10, {"n": 1}, 1, {"m": 1})
-    with pytest.raises(InvalidType, match="int, float or None"):
+    with pytest.raises(InvalidType, match="int, float, bytes or None"):
         WindowResult((), 0, 10, {"n": "1"})
     far = WindowResult((), 2**53 - 10_000, 2**53, {})
     assert far.end_ms == 2**53

@@ -5,8 +5,10 @@ bridged, keys of several types, ints and floats, absent fields, a second partiti
 way to cut it into batches. Both engines must emit the same results in the same order,
 and the same late events. Exact: keys, windows, revisions, counts, integer sums, min, max,
 percentiles (nearest rank: at most 100 values per window here, where the t-digest is
-exact) and distinct counts (the reference feeds HyperLogLogs the same items). Floats
-(float sums, means, deviations, rates) to 1e-9 relative: summation order differs
+exact) and distinct counts and ``hll(f)`` images (the reference feeds HyperLogLogs the
+same items), ``count(f)``; ``digest(f)`` images hold the window's values (their quantiles
+are the nearest ranks: at most 80 values, below the digest's exact-points limit). Floats
+(float sums, means, deviations, M2, rates) to 1e-9 relative: summation order differs
 (Neumaier vs fsum, Welford vs two-pass).
 """
 
@@ -21,11 +23,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datanexus import WindowEngine, WindowResult
+from datanexus import TDigest, WindowEngine, WindowResult
 
-ReferenceEngine = runpy.run_path(str(Path(__file__).with_name("window_reference.py")))[
-    "ReferenceEngine"
-]
+_reference = runpy.run_path(str(Path(__file__).with_name("window_reference.py")))
+ReferenceEngine = _reference["ReferenceEngine"]
+DigestOf = _reference["DigestOf"]
 
 MEASURES = {
     "n": "count",
@@ -38,10 +40,29 @@ MEASURES = {
     "p90": "p90(v)",
     "u": "distinct(u)",
     "r": "rate(c)",
+    "cv": "count(v)",
+    "cu": "n(u)",
+    "m2": "m2(v)",
+    "d": "digest(v)",
+    "h": "hll(u)",
 }
+
+QS = [i / 20 for i in range(21)]
+
+
+def same_digest(image: Any, want: Any) -> bool:
+    """A digest image of at most 100 values answers every quantile with its nearest rank."""
+    if not isinstance(image, bytes):
+        return False
+    digest = TDigest.from_bytes(image)
+    xs = sorted(want.values)
+    ranks = [xs[max(math.ceil(q * len(xs)) - 1, 0)] for q in QS]
+    return digest.count == len(xs) and [digest.quantile(q) for q in QS] == ranks
 
 
 def close(a: Any, b: Any) -> bool:
+    if isinstance(b, DigestOf):
+        return same_digest(a, b)
     if isinstance(a, float) or isinstance(b, float):
         if a is None or b is None:
             return False

@@ -13,7 +13,10 @@ Nothing is ever purged: the native engine's purging must be invisible. Event by 
    to wait (new windows before amended ones at equal ends).
 
 Distinct counts use :class:`datanexus.HyperLogLog` fed the same items in the same order
-(merged the same way for sessions), which is what "an HLL fed the same items" means.
+(merged the same way for sessions), which is what "an HLL fed the same items" means; so
+do the ``hll(f)`` images. ``m2(f)`` is two-pass over ``math.fsum``; a ``digest(f)`` image
+is described by a :class:`DigestOf` of the window's values (the test compares the
+image's quantiles with their nearest ranks).
 """
 
 from __future__ import annotations
@@ -84,6 +87,21 @@ def _percentile(xs: list[Number], q: float) -> float | None:
     return s[max(math.ceil(q * len(s)) - 1, 0)]
 
 
+@dataclass(frozen=True)
+class DigestOf:
+    """What a ``digest(f)`` image must describe: these values (in any order)."""
+
+    values: tuple[float, ...]
+
+
+def _m2(xs: list[Number]) -> float | None:
+    if not xs:
+        return None
+    floats = [float(x) for x in xs]
+    mean = math.fsum(floats) / len(floats)
+    return math.fsum((x - mean) ** 2 for x in floats)
+
+
 def _typed(key: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple((type(v).__name__, v) for v in key)
 
@@ -120,14 +138,15 @@ class ReferenceEngine:
         if spec == "count":
             return ("count", None)
         fn, arg = spec.rstrip(")").split("(")
-        return (fn, arg)
+        # The reference knows the default sketch parameters only.
+        return ("count" if fn == "n" else fn, arg)
 
     # --- values -------------------------------------------------------------------
     def _values(self, w: Win) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, (fn, f) in self.measures.items():
             if fn == "count":
-                out[name] = len(w.events)
+                out[name] = len(w.events) if f is None else len(_numbers(w.events, f))
                 continue
             assert f is not None
             xs = _numbers(w.events, f)
@@ -144,6 +163,14 @@ class ReferenceEngine:
                 out[name] = None if len(xs) < 2 else statistics.stdev(float(x) for x in xs)
             elif fn == "distinct":
                 out[name] = w.sketches[name].estimate()
+            elif fn == "hll":
+                sketch = w.sketches[name]
+                out[name] = None if sketch.is_empty() else sketch.to_bytes()
+            elif fn == "m2":
+                out[name] = _m2(xs)
+            elif fn == "digest":
+                finite = [float(x) for x in xs if math.isfinite(x)]
+                out[name] = DigestOf(tuple(finite)) if finite else None
             elif fn == "rate":
                 out[name] = _rate(w.events, f)
             else:
@@ -183,7 +210,7 @@ class ReferenceEngine:
     def _add(self, w: Win, event: dict[str, Any]) -> None:
         w.events.append(event)
         for name, (fn, f) in self.measures.items():
-            if fn == "distinct":
+            if fn in ("distinct", "hll"):
                 sketch = w.sketches.setdefault(name, HyperLogLog(12))
                 if event.get(f) is not None:  # type: ignore[arg-type]
                     sketch.add(event[f])  # type: ignore[index]
@@ -191,7 +218,7 @@ class ReferenceEngine:
     def _new(self, start: int, end: int) -> Win:
         w = Win(start, end)
         for name, (fn, _) in self.measures.items():
-            if fn == "distinct":
+            if fn in ("distinct", "hll"):
                 w.sketches[name] = HyperLogLog(12)
         return w
 

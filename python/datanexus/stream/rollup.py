@@ -1,0 +1,261 @@
+"""From window results to the store's rollup rows (CONTRACT: the rollup table).
+
+The store keeps, per window and series, one row counting the window's events (metric
+``"*"``) and one row per measured field holding mergeable state: the count of its
+non-null values, the compensated sum, min, max, mean, Welford M2, and the t-digest and
+HyperLogLog images. :func:`rollup_measures` turns what the store needs per field into
+window-engine measures under reserved names; :func:`to_rollup_rows` turns one
+:class:`~datanexus.WindowResult` of an engine configured with them into rows.
+
+Retractions: a session window that merged into another is emitted with ``retracted``
+set; :func:`to_rollup_changes` returns a :class:`RollupRetraction` for it, naming the
+rows a sink must delete. In practice rollups are written from tumbling windows, which
+are never retracted; :func:`to_rollup_rows` refuses a retraction rather than dropping it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from datanexus._native import WindowResult
+from datanexus.errors import InvalidArgument, InvalidType
+from datanexus.store.rollups import RollupRow
+
+__all__ = [
+    "EVENTS_METRIC",
+    "ROLLUP_NEEDS",
+    "RollupRetraction",
+    "canonical_series",
+    "rollup_measures",
+    "to_rollup_changes",
+    "to_rollup_rows",
+]
+
+EVENTS_METRIC = "*"
+"""The metric of the row counting a window's events."""
+
+ROLLUP_NEEDS = frozenset({"count", "sum", "min", "max", "mean", "m2", "digest", "hll"})
+"""What a field's row can hold; ``count`` (non-null values) is always there."""
+
+_EVENTS_COUNT = "__count__"
+_FORBIDDEN = set("(),")
+
+
+def _name(field: str, need: str) -> str:
+    return f"__{field}__{need}"
+
+
+def _check_fields(fields: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    if not isinstance(fields, Mapping):
+        raise InvalidType(f"rollup fields must map field names to sets of needs, got {fields!r}")
+    out: dict[str, frozenset[str]] = {}
+    for field, needs in fields.items():
+        if not isinstance(field, str) or not field or _FORBIDDEN & set(field):
+            raise InvalidArgument(
+                f"rollup field {field!r}: a field name is a non-empty string without "
+                "parentheses or commas"
+            )
+        if field == EVENTS_METRIC:
+            raise InvalidArgument(f"rollup field {field!r} is reserved for the events row")
+        if isinstance(needs, str) or not isinstance(needs, Iterable):
+            raise InvalidType(
+                f"rollup field {field!r}: needs are a set of names, got {needs!r}"
+            )
+        wanted = frozenset(needs)
+        unknown = sorted(str(n) for n in wanted - ROLLUP_NEEDS)
+        if unknown:
+            raise InvalidArgument(
+                f"rollup field {field!r}: unknown needs {unknown}; "
+                f"allowed: {sorted(ROLLUP_NEEDS)}"
+            )
+        out[field] = wanted
+    return out
+
+
+def rollup_measures(
+    fields: Mapping[str, Iterable[str]],
+    *,
+    digest_compression: int = 100,
+    hll_precision: int = 12,
+) -> dict[str, str]:
+    """Window-engine measures (reserved name → spec) computing what the store needs per
+    field, e.g. ``{"latency_ms": {"sum", "min", "max", "m2", "digest"}, "user_id":
+    {"hll"}}``. Always counts the events and each field's non-null values; ``m2`` brings
+    ``mean`` along (M2 merges only with its mean). Pass the same ``fields`` to
+    :func:`to_rollup_rows`. Unknown needs or bad field names raise
+    :class:`~datanexus.errors.InvalidArgument` naming them; the sketch parameters are
+    checked by the engine. Reserved names start with ``"__"``, so they do not collide
+    with a pipeline's own measures.
+    """
+    checked = _check_fields(fields)
+    measures = {_EVENTS_COUNT: "count"}
+    for field, needs in checked.items():
+        measures[_name(field, "count")] = f"count({field})"
+        for need in ("sum", "min", "max"):
+            if need in needs:
+                measures[_name(field, need)] = f"{need}({field})"
+        if needs & {"mean", "m2"}:
+            measures[_name(field, "mean")] = f"mean({field})"
+        if "m2" in needs:
+            measures[_name(field, "m2")] = f"m2({field})"
+        if "digest" in needs:
+            measures[_name(field, "digest")] = f"digest({field}, {digest_compression})"
+        if "hll" in needs:
+            measures[_name(field, "hll")] = f"hll({field}, {hll_precision})"
+    return measures
+
+
+def canonical_series(group_by: tuple[str, ...], key: tuple[object, ...]) -> str:
+    """The series column: the group-by values as a JSON object with sorted keys,
+    separators ``(",", ":")`` and ``ensure_ascii=False``; ``"{}"`` without group-by.
+    A key of another length, or a NaN/±inf value (not JSON), raises InvalidArgument."""
+    if len(group_by) != len(key):
+        raise InvalidArgument(
+            f"the result's key has {len(key)} values for the group-by fields {list(group_by)}"
+        )
+    try:
+        return json.dumps(
+            dict(zip(group_by, key, strict=True)),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+    except ValueError as e:
+        raise InvalidArgument(
+            f"group-by values {key!r} of {list(group_by)} are not JSON (NaN or ±inf): {e}"
+        ) from None
+
+
+class RollupRetraction(NamedTuple):
+    """The rows of a window that no longer exists (a retracted session): a sink deletes
+    the rows of ``(tenant, pipeline, granularity_ms, series, window_start_ms)`` with
+    these ``metrics`` whose revision is below ``revision`` (the retraction's: one past the
+    last emission's)."""
+
+    tenant: str
+    pipeline: str
+    series: str
+    granularity_ms: int
+    window_start_ms: int
+    revision: int
+    metrics: tuple[str, ...]
+
+
+def _float(value: object, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidType(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _image(value: object, where: str) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    raise InvalidType(f"{where}: expected a sketch image (bytes), got {value!r}")
+
+
+def _count(values: Mapping[str, object], name: str) -> int:
+    if name not in values:
+        raise InvalidArgument(
+            f"the window result has no measure {name!r}: configure its engine with "
+            "rollup_measures(fields) for the same fields"
+        )
+    n = values[name]
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise InvalidType(f"measure {name!r}: expected a count, got {n!r}")
+    return n
+
+
+def to_rollup_rows(
+    result: WindowResult,
+    *,
+    tenant: str,
+    pipeline: str,
+    group_by: tuple[str, ...],
+    granularity_ms: int,
+    fields: Mapping[str, Iterable[str]],
+) -> list[RollupRow]:
+    """The rows of one window result of an engine configured with
+    ``rollup_measures(fields)``: the ``"*"`` row (count = events, sum 0.0) first, then
+    one row per field in ``fields`` order (count = its non-null values; sum 0.0 and
+    min/max/mean/m2/digest/hll None when not asked for or without values). ``revision``
+    is the result's. A retracted result raises InvalidArgument (use
+    :func:`to_rollup_changes`); a result lacking a reserved measure raises
+    InvalidArgument naming it.
+    """
+    if result.retracted:
+        raise InvalidArgument(
+            "a retracted window has no rows; use to_rollup_changes to get the rows to delete"
+        )
+    checked = _check_fields(fields)
+    series = canonical_series(group_by, result.key)
+    values = result.values
+    base = (tenant, pipeline, series, granularity_ms, result.start_ms, result.revision)
+    rows = [RollupRow(*base, _count(values, _EVENTS_COUNT), 0.0, metric=EVENTS_METRIC)]
+    for field, needs in checked.items():
+        n = _count(values, _name(field, "count"))
+
+        def get(need: str, field: str = field, needs: frozenset[str] = needs) -> object:
+            name = _name(field, need)
+            if need not in needs and not (need == "mean" and "m2" in needs):
+                return None
+            if name not in values:
+                raise InvalidArgument(
+                    f"the window result has no measure {name!r}: configure its engine "
+                    "with rollup_measures(fields) for the same fields"
+                )
+            return values[name]
+
+        where = f"rollup field {field!r}"
+        total = _float(get("sum"), where)
+        rows.append(
+            RollupRow(
+                *base,
+                n,
+                0.0 if total is None else total,
+                min=_float(get("min"), where),
+                max=_float(get("max"), where),
+                mean=_float(get("mean"), where),
+                m2=_float(get("m2"), where),
+                digest=_image(get("digest"), where),
+                hll=_image(get("hll"), where),
+                metric=field,
+            )
+        )
+    return rows
+
+
+def to_rollup_changes(
+    result: WindowResult,
+    *,
+    tenant: str,
+    pipeline: str,
+    group_by: tuple[str, ...],
+    granularity_ms: int,
+    fields: Mapping[str, Iterable[str]],
+) -> list[RollupRow] | RollupRetraction:
+    """:func:`to_rollup_rows` of a live result, or the :class:`RollupRetraction` of a
+    retracted one."""
+    if not result.retracted:
+        return to_rollup_rows(
+            result,
+            tenant=tenant,
+            pipeline=pipeline,
+            group_by=group_by,
+            granularity_ms=granularity_ms,
+            fields=fields,
+        )
+    checked = _check_fields(fields)
+    return RollupRetraction(
+        tenant,
+        pipeline,
+        canonical_series(group_by, result.key),
+        granularity_ms,
+        result.start_ms,
+        result.revision,
+        (EVENTS_METRIC, *checked),
+    )
