@@ -36,22 +36,19 @@ def prepare(database_url: str, schema: str, spec: PipelineSpec) -> CatalogEntry:
         migrate(conn, schema)
         fields = spec.rollup_fields()
         granularities = {
-            a.window.size_ms
+            a.size_ms
             for a in spec.aggregations
-            if a.window.kind == "tumbling" and "postgres" in a.sinks
+            if a.window_kind == "tumbling" and "postgres" in a.sinks
         }
         if 60_000 in granularities:
             granularities |= COMPACTED  # compaction builds these from the minutes
-        dims: list[str] = []
-        for agg in spec.aggregations:
-            dims.extend(d for d in agg.group_by if d not in dims)
         return register_pipeline(
             conn,
             schema,
             tenant=spec.tenant,
             name=spec.name,
             spec=spec.text,
-            dims=dims,
+            dims=spec.dims(),
             metrics={field: sorted(kinds) for field, kinds in fields.items()},
             granularities=granularities,
         )

@@ -37,11 +37,12 @@ from datanexus.connectors.idempotency import idempotency_key
 from datanexus.connectors.postgres import PostgresSink
 from datanexus.connectors.redis_live import LiveUpdate, RedisLiveSink
 from datanexus.connectors.registry import SourceContext, make_source
-from datanexus.pipeline import PipelineSpec
+from datanexus.pipeline import AggregationSpec, PipelineSpec
 from datanexus.store.dead_letters import DeadLetter
 from datanexus.stream.rollup import rollup_measures, to_rollup_rows
 from datanexus.stream.sources import PartitionedSource, SourceBatch
 from datanexus.stream.window_aggregate import window_aggregate
+from datanexus._native import WindowResult
 from datanexus.stream.windows import Session, Sliding, Tumbling, Window
 
 __all__ = ["FlowTargets", "build_pipeline_flow"]
@@ -59,13 +60,12 @@ class FlowTargets:
     schema: str = "datanexus"
 
 
-def _window(agg: Any) -> Window:
-    w = agg.window
-    if w.kind == "tumbling":
-        return Tumbling(w.size_ms * _MS)
-    if w.kind == "sliding":
-        return Sliding(w.size_ms * _MS, w.slide_ms * _MS)
-    return Session(w.gap_ms * _MS)
+def _window(agg: AggregationSpec) -> Window:
+    if agg.window_kind == "tumbling":
+        return Tumbling(agg.size_ms * _MS)
+    if agg.window_kind == "sliding":
+        return Sliding(agg.size_ms * _MS, agg.slide_ms * _MS)
+    return Session(agg.gap_ms * _MS)
 
 
 def _batch_len(batch: SourceBatch[Any]) -> int:
@@ -115,10 +115,10 @@ class _Prepare:
 
 def _rows_and_updates(spec: PipelineSpec, agg: Any, fields: Mapping[str, set[str]]) -> Any:
     user = tuple(agg.measures)
-    tumbling = agg.window.kind == "tumbling"
+    tumbling = agg.window_kind == "tumbling"
     group_by = tuple(agg.group_by)
 
-    def convert(result: Any) -> list[Any]:
+    def convert(result: WindowResult) -> list[Any]:
         out: list[Any] = []
         if tumbling and "postgres" in agg.sinks and not result.retracted:
             out.extend(
@@ -127,7 +127,7 @@ def _rows_and_updates(spec: PipelineSpec, agg: Any, fields: Mapping[str, set[str
                     tenant=spec.tenant,
                     pipeline=spec.name,
                     group_by=group_by,
-                    granularity_ms=agg.window.size_ms,
+                    granularity_ms=agg.size_ms,
                     fields=fields,
                 )
             )
