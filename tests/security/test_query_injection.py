@@ -27,7 +27,8 @@ def _integration_fixtures() -> Any:
     PostgreSQL is down), loaded by path: test directories are not packages."""
     path = Path(__file__).parents[1] / "integration" / "conftest.py"
     spec = importlib.util.spec_from_file_location("_dn_integration_fixtures", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -102,7 +103,7 @@ def world(
         RollupRow(tenant, "web", json.dumps({"city": c}), 60_000, T0, 1, 1, 0.0) for c in cities
     ]
     write_rollups(pg, schema, rows)
-    yield pg, schema, tenant
+    return pg, schema, tenant
 
 
 def canary_alive(pg: psycopg.Connection[Any], schema: str) -> bool:

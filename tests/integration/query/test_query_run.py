@@ -183,13 +183,19 @@ def test_query_3_operators_like_and_numbers(qdb: QueryDb) -> None:
     assert cities(qdb, "city ILIKE 'oSLO'") == sorted(["Oslo"])
     assert cities(qdb, "city NOT LIKE '%a%'") == sorted(["50%", "Bergen", "Oslo"])
     assert cities(qdb, "city = Oslo") == sorted(["Oslo"])  # a bare word is a string
-    assert cities(qdb, "status > 100") == sorted(["50%", "a.c", "abc", "Oslo"])  # numeric, not text order
+    assert cities(qdb, "status > 100") == sorted(
+        ["50%", "a.c", "abc", "Oslo"]
+    )  # numeric, not text order
     assert cities(qdb, "status < 100") == sorted(["Bergen", "a\\c"])
     assert cities(qdb, "status IN (404, 2)") == sorted(["a.c", "a\\c"])
-    assert cities(qdb, "status <> 200 AND status != 500 AND status >= 404") == sorted(["50%", "a.c"])
+    assert cities(qdb, "status <> 200 AND status != 500 AND status >= 404") == sorted(
+        ["50%", "a.c"]
+    )
     assert cities(qdb, "k IS NULL") == sorted(["50%", "Bergen", "Oslo", "a\\c"])  # missing and null
     assert cities(qdb, "k IS NOT NULL AND NOT (k = 'x')") == sorted(["abc"])
-    assert cities(qdb, "city IN ('Oslo', 'Bergen') OR status = 1000") == sorted(["50%", "Bergen", "Oslo"])
+    assert cities(qdb, "city IN ('Oslo', 'Bergen') OR status = 1000") == sorted(
+        ["50%", "Bergen", "Oslo"]
+    )
 
 
 def test_query_5_float_keys_null_group_and_stable_multi_column_order(qdb: QueryDb) -> None:
@@ -217,10 +223,12 @@ def test_query_5_float_keys_null_group_and_stable_multi_column_order(qdb: QueryD
     result = run_query(
         qdb.conn,
         qdb.tenant,
-        "SELECT status, count() AS n FROM d GROUP BY status HAVING n >= 2 ORDER BY n DESC, status DESC LIMIT 1",
+        "SELECT status, count() AS n FROM d GROUP BY status HAVING n >= 2"
+        " ORDER BY n DESC, status DESC LIMIT 1",
         schema=qdb.schema,
     )
-    assert result.rows == [(2, 2)] and result.total == 2
+    assert result.rows == [(2, 2)]
+    assert result.total == 2
 
 
 def test_query_6_boundary_row_in_exactly_one_of_two_adjacent_ranges(qdb: QueryDb) -> None:
@@ -235,7 +243,8 @@ def test_query_6_boundary_row_in_exactly_one_of_two_adjacent_ranges(qdb: QueryDb
 
     first = total(f"'{iso(T0)}'", "now()")
     second = total("now()", f"'{iso(T0 + 10 * MINUTE)}'")
-    assert first == [(5, 10.0)] and second == [(5, 35.0)]
+    assert first == [(5, 10.0)]
+    assert second == [(5, 35.0)]
     # now() is resolved once: both bounds use the same instant, so this range is empty.
     assert total("now()", "now()") == []
     # > and <= are half-open too: (mid, end] holds minutes 6..9.
@@ -247,7 +256,6 @@ def test_query_8_rate_and_increase_with_resets(qdb: QueryDb) -> None:
     qdb.add_pipeline("c", ["host"], {"requests": ["max"]})
     # Per minute, the counter's samples; the minute's max is its last value (monotone).
     h1 = [10, 20, 35, 5, 15]  # reset at minute 3: increase 10 + 15 + 5 + 10 = 40
-    h2 = [100]  # one window: no increase
     events = [
         Event(T0 + i * MINUTE + 1, {"host": "h1"}, {"requests": float(v)}) for i, v in enumerate(h1)
     ]
@@ -338,7 +346,9 @@ def test_query_10_limit_zero_offset_and_cap(qdb: QueryDb) -> None:
     assert rows(" LIMIT 2 OFFSET -5") == rows(" LIMIT 2")
     assert rows(" LIMIT 2 OFFSET 3")[0][0] == dt(T0 + 3 * MINUTE)
     capped = run_query(qdb.conn, qdb.tenant, base + " LIMIT 20000", schema=qdb.schema)
-    assert len(capped.rows) == 10_000 and capped.total == 10_050 and capped.has_more
+    assert len(capped.rows) == 10_000
+    assert capped.total == 10_050
+    assert capped.has_more
     assert len(rows("")) == 1000  # the default page
 
 
@@ -353,7 +363,8 @@ def test_query_11_plan_cache_same_query_same_plan(qdb: QueryDb) -> None:
     assert (stats["size"], stats["hits"], stats["version"]) == (1, 1, 0)
     plans.invalidate()
     run_query(qdb.conn, qdb.tenant, a, schema=qdb.schema, plans=plans)
-    assert plans.stats()["size"] == 1 and plans.stats()["version"] == 1
+    assert plans.stats()["size"] == 1
+    assert plans.stats()["version"] == 1
 
 
 def test_query_12_timeout_reaches_postgres_then_keeps_serving(
