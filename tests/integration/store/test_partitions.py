@@ -37,9 +37,11 @@ def test_maintenance_keeps_four_future_days_and_is_idempotent(
     now = datetime(2024, 5, 10, 13, tzinfo=UTC)
     done = ensure_partitions(pg, schema, RAW_EVENTS, now, retention=timedelta(days=3))
     expected = [f"raw_events_p202405{d:02d}" for d in range(7, 15)]
-    assert done.created == expected and names(pg, schema, RAW_EVENTS) == expected
+    assert done.created == expected
+    assert names(pg, schema, RAW_EVENTS) == expected
     again = ensure_partitions(pg, schema, RAW_EVENTS, now, retention=timedelta(days=3))
-    assert again.created == [] and again.default_rows == 0
+    assert again.created == []
+    assert again.default_rows == 0
     tomorrow = ensure_partitions(
         pg, schema, RAW_EVENTS, now + timedelta(days=1), retention=timedelta(days=3)
     )
