@@ -14,12 +14,12 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from datanexus.config import Settings, load_settings
 from datanexus.errors import DataNexusError, ServiceUnavailable
@@ -102,12 +102,13 @@ def run(
     settings = _settings()
     loaded = _guard(lambda: load_spec(spec))
     with _services(settings) as services:
-        entry = _guard(lambda: prepare(services.database_url, settings.schema, loaded))
+        entries = _guard(lambda: prepare(services.database_url, settings.schema, loaded))
         targets = FlowTargets(
             services.database_url, services.redis_url, services.amqp_url, settings.schema
         )
         flow = _guard(lambda: build_pipeline_flow(loaded, targets, stop_at_end=until_end))
-        console.print(f"running pipeline [bold]{entry.name}[/] (version {entry.version})")
+        stored = ", ".join(f"{e.name} v{e.version}" for e in entries) or "none"
+        console.print(f"running pipeline [bold]{loaded.name}[/] (rollups: {stored})")
         directory = settings.data_dir / "recovery" / loaded.name if recovery else None
         run_flow(flow, workers=workers, recovery_dir=directory)
 
@@ -194,7 +195,7 @@ def compact() -> None:
 
     settings = _settings()
     with _services(settings) as services, psycopg.connect(services.database_url) as conn:
-        result = _guard(lambda: run_compaction(conn, settings.schema))
+        result = _guard(lambda: run_compaction(conn, settings.schema, datetime.now(UTC)))
     console.print(f"compacted: {result}")
 
 
@@ -207,7 +208,7 @@ def retain() -> None:
 
     settings = _settings()
     with _services(settings) as services, psycopg.connect(services.database_url) as conn:
-        result = _guard(lambda: run_retention(conn, settings.schema))
+        result = _guard(lambda: run_retention(conn, settings.schema, datetime.now(UTC)))
     console.print(f"retention: {result}")
 
 
@@ -230,10 +231,7 @@ def query(
             lambda: run_query(conn, tenant or settings.tenant, text, schema=settings.schema)
         )
     output = format_result(result, fmt)
-    if isinstance(output, Table):
-        console.print(output)
-    else:
-        sys.stdout.write(output if output.endswith("\n") else output + "\n")
+    sys.stdout.write(output if output.endswith("\n") else output + "\n")
 
 
 @app.command()

@@ -93,6 +93,8 @@ class TransformError(DataNexusError, ValueError):
 class MissingField(TransformError):
     """A field path names a key or index the event does not have (DEC-1: a null on the
     path yields None, a missing key raises unless the step sets ``on_error = "skip"``)."""
+
+
 class NotFound(DataNexusError, LookupError):
     """A named thing the caller may not see: missing, or another tenant's (the two are
     deliberately indistinguishable). HTTP 404."""

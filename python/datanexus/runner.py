@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from datanexus.pipeline import PipelineSpec
+from datanexus.pipeline.storage import stored_aggregations
 from datanexus.store.catalog import CatalogEntry, register_pipeline
 from datanexus.store.migrations import migrate
 
@@ -30,28 +31,31 @@ RECOVERY_PARTITIONS = 2
 """Fixed, so a recovery directory keeps working when the worker count changes."""
 
 
-def prepare(database_url: str, schema: str, spec: PipelineSpec) -> CatalogEntry:
-    """Migrate ``schema`` and register ``spec`` in the catalog (version + 1 if changed)."""
+def prepare(database_url: str, schema: str, spec: PipelineSpec) -> list[CatalogEntry]:
+    """Migrate ``schema`` and register each stored aggregation of ``spec`` in the catalog
+    (its version rises when the spec text changed)."""
+    entries: list[CatalogEntry] = []
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate(conn, schema)
-        fields = spec.rollup_fields()
-        granularities = {
-            a.size_ms
-            for a in spec.aggregations
-            if a.window_kind == "tumbling" and "postgres" in a.sinks
-        }
-        if 60_000 in granularities:
-            granularities |= COMPACTED  # compaction builds these from the minutes
-        return register_pipeline(
-            conn,
-            schema,
-            tenant=spec.tenant,
-            name=spec.name,
-            spec=spec.text,
-            dims=spec.dims(),
-            metrics={field: sorted(kinds) for field, kinds in fields.items()},
-            granularities=granularities,
-        )
+        for stored in stored_aggregations(spec):
+            granularities = {stored.aggregation.size_ms}
+            if 60_000 in granularities:
+                granularities |= COMPACTED  # compaction builds these from the minutes
+            metrics = {field: sorted(kinds) for field, kinds in stored.fields.items()}
+            metrics["*"] = ["count"]
+            entries.append(
+                register_pipeline(
+                    conn,
+                    schema,
+                    tenant=spec.tenant,
+                    name=stored.rollup_name,
+                    spec=spec.text,
+                    dims=stored.aggregation.group_by,
+                    metrics=metrics,
+                    granularities=granularities,
+                )
+            )
+    return entries
 
 
 def run_flow(

@@ -306,10 +306,19 @@ def _aggregations(top: Table, settings: Settings) -> tuple[AggregationSpec, ...]
             t.string("time_field", settings.time_field), where=t.where("time_field")
         ).text
         idle = t.duration("idle_timeout", None)
-        sinks = tuple(t.str_list("sinks", ["postgres"], nonempty=True))
+        default_sinks = ["postgres"] if kind == "tumbling" else ["redis_live"]
+        sinks = tuple(t.str_list("sinks", default_sinks, nonempty=True))
         for s in sinks:
             if s not in SINKS:
                 raise t.error("sinks", f"unknown sink {s!r}; allowed: {', '.join(SINKS)}")
+        if "postgres" in sinks and kind != "tumbling":
+            # Rollups are re-aggregated by merging rows; overlapping (sliding) or
+            # variable-length (session) windows would be counted several times.
+            raise t.error(
+                "sinks",
+                f"a {kind} window cannot be stored as rollups (only tumbling windows merge "
+                'into coarser ones); use sinks = ["redis_live"] or a tumbling window',
+            )
         out.append(
             AggregationSpec(
                 name=name,

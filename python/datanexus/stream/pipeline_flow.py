@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,17 +32,18 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
+from datanexus._native import WindowResult
 from datanexus.connectors.decode import MessageBatch, decode_batch
 from datanexus.connectors.idempotency import idempotency_key
 from datanexus.connectors.postgres import PostgresSink
 from datanexus.connectors.redis_live import LiveUpdate, RedisLiveSink
 from datanexus.connectors.registry import SourceContext, make_source
 from datanexus.pipeline import AggregationSpec, PipelineSpec
+from datanexus.pipeline.storage import StoredAggregation, stored_aggregations
 from datanexus.store.dead_letters import DeadLetter
 from datanexus.stream.rollup import rollup_measures, to_rollup_rows
 from datanexus.stream.sources import PartitionedSource, SourceBatch
-from datanexus.stream.window_aggregate import window_aggregate
-from datanexus._native import WindowResult
+from datanexus.stream.window_aggregate import DEFAULT_SHARDS, window_aggregate
 from datanexus.stream.windows import Session, Sliding, Tumbling, Window
 
 __all__ = ["FlowTargets", "build_pipeline_flow"]
@@ -113,25 +114,27 @@ class _Prepare:
         return SourceBatch(batch.partition, batch.partitions, out.events), store
 
 
-def _rows_and_updates(spec: PipelineSpec, agg: Any, fields: Mapping[str, set[str]]) -> Any:
+def _rows_and_updates(
+    spec: PipelineSpec, agg: AggregationSpec, stored: StoredAggregation | None
+) -> Callable[[WindowResult], list[Any]]:
     user = tuple(agg.measures)
-    tumbling = agg.window_kind == "tumbling"
     group_by = tuple(agg.group_by)
+    live = "redis_live" in agg.sinks
 
     def convert(result: WindowResult) -> list[Any]:
         out: list[Any] = []
-        if tumbling and "postgres" in agg.sinks and not result.retracted:
+        if stored is not None and not result.retracted:
             out.extend(
                 to_rollup_rows(
                     result,
                     tenant=spec.tenant,
-                    pipeline=spec.name,
+                    pipeline=stored.rollup_name,
                     group_by=group_by,
                     granularity_ms=agg.size_ms,
-                    fields=fields,
+                    fields=stored.fields,
                 )
             )
-        if "redis_live" in agg.sinks:
+        if live:
             values = result.values
             key = "|".join(f"{g}={v}" for g, v in zip(group_by, result.key, strict=True))
             out.append(
@@ -190,10 +193,13 @@ def build_pipeline_flow(
     events = op.map("events", prepared, lambda pair: pair[0])
     to_store: list[Stream[Any]] = [op.flat_map("dead_letters", prepared, lambda pair: pair[1])]
     live: list[Stream[Any]] = []
-    fields = spec.rollup_fields()
+    stored = {id(x.aggregation): x for x in stored_aggregations(spec)}
     tenant = spec.tenant
     for agg in spec.aggregations:
-        measures = {**agg.measures, **rollup_measures(fields)}
+        store_as = stored.get(id(agg))
+        measures = dict(agg.measures)
+        if store_as is not None:
+            measures.update(rollup_measures(store_as.fields))
         out = window_aggregate(
             f"agg_{agg.name}",
             events,
@@ -204,10 +210,10 @@ def build_pipeline_flow(
             max_out_of_orderness=agg.max_out_of_orderness_ms * _MS,
             allowed_lateness=agg.allowed_lateness_ms * _MS,
             idle_timeout=agg.idle_timeout_ms * _MS if agg.idle_timeout_ms else None,
-            **({"shards": shards} if shards else {}),
+            shards=shards or DEFAULT_SHARDS,
         )
         converted = op.flat_map(
-            f"rows_{agg.name}", out.results, _rows_and_updates(spec, agg, fields)
+            f"rows_{agg.name}", out.results, _rows_and_updates(spec, agg, store_as)
         )
         split = op.branch(f"kinds_{agg.name}", converted, lambda x: isinstance(x, LiveUpdate))
         live.append(split.trues)

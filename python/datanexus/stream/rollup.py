@@ -60,15 +60,12 @@ def _check_fields(fields: Mapping[str, Iterable[str]]) -> dict[str, frozenset[st
         if field == EVENTS_METRIC:
             raise InvalidArgument(f"rollup field {field!r} is reserved for the events row")
         if isinstance(needs, str) or not isinstance(needs, Iterable):
-            raise InvalidType(
-                f"rollup field {field!r}: needs are a set of names, got {needs!r}"
-            )
+            raise InvalidType(f"rollup field {field!r}: needs are a set of names, got {needs!r}")
         wanted = frozenset(needs)
         unknown = sorted(str(n) for n in wanted - ROLLUP_NEEDS)
         if unknown:
             raise InvalidArgument(
-                f"rollup field {field!r}: unknown needs {unknown}; "
-                f"allowed: {sorted(ROLLUP_NEEDS)}"
+                f"rollup field {field!r}: unknown needs {unknown}; allowed: {sorted(ROLLUP_NEEDS)}"
             )
         out[field] = wanted
     return out
