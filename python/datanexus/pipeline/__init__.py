@@ -1,0 +1,1 @@
+"""Pipelines: specs, the schema registry and validation, transforms, routing."""
