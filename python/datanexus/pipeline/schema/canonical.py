@@ -112,7 +112,8 @@ def normalise(schema: Schema) -> Schema:
     ``type`` list sorted without duplicates (one type written as a string), integral
     floats written as integers. Meaning is unchanged; the input must have passed
     :func:`check_schema_document`."""
-    return _normalise_schema(schema)
+    normal: Schema = _normalise_schema(schema)
+    return normal
 
 
 def canonical_text(schema: object, *, max_bytes: int = MAX_SCHEMA_BYTES) -> str:
@@ -166,8 +167,8 @@ def _normalise_schema(schema: Any) -> Any:
             out[key] = [_normalise_schema(v) for v in value]
         elif key in SUBSCHEMA_MAP and isinstance(value, dict):
             out[key] = {k: _normalise_schema(v) for k, v in value.items()}
-        elif key == "required" and isinstance(value, list) and all(
-            isinstance(v, str) for v in value
+        elif (
+            key == "required" and isinstance(value, list) and all(isinstance(v, str) for v in value)
         ):
             out[key] = sorted(set(value))
         elif key == "type" and isinstance(value, list) and all(isinstance(v, str) for v in value):

@@ -119,8 +119,7 @@ class Violation:
     def __str__(self) -> str:
         against = f" (vs version {self.version})" if self.version is not None else ""
         return (
-            f"{self.level} {self.kind} at {self.path}{against} [{self.direction}]: "
-            f"{self.message}"
+            f"{self.level} {self.kind} at {self.path}{against} [{self.direction}]: {self.message}"
         )
 
 
@@ -354,16 +353,17 @@ class _Checker:
                 )
             )
         for key in _UNCHECKED:
-            if key in reader or key in writer:
-                if not json_equal(reader.get(key), writer.get(key)):
-                    out.append(
-                        self.violation(
-                            ViolationKind.UNSUPPORTED,
-                            path,
-                            f"{key} differs; the checker does not reason about it",
-                            Level.WARNING,
-                        )
+            if (key in reader or key in writer) and not json_equal(
+                reader.get(key), writer.get(key)
+            ):
+                out.append(
+                    self.violation(
+                        ViolationKind.UNSUPPORTED,
+                        path,
+                        f"{key} differs; the checker does not reason about it",
+                        Level.WARNING,
                     )
+                )
         return out
 
     def _object(self, reader: dict[str, Any], writer: dict[str, Any], path: str) -> list[Violation]:
@@ -523,9 +523,7 @@ def _check_direction(
     found = _Checker(reader, writer, direction, notes=notes).compare(reader, writer, ROOT)
     if version is None:
         return found
-    return [
-        Violation(v.kind, v.path, v.level, v.message, v.direction, version) for v in found
-    ]
+    return [Violation(v.kind, v.path, v.level, v.message, v.direction, version) for v in found]
 
 
 def check_compatibility(

@@ -198,9 +198,7 @@ def diff(old: Schema, new: Schema) -> SchemaDiff:
     for path in sorted(set(before) & set(after)):
         a, b = before[path], after[path]
         if a.types != b.types:
-            modified.append(
-                FieldChange(path, ChangeKind.TYPE, _types(a.types), _types(b.types))
-            )
+            modified.append(FieldChange(path, ChangeKind.TYPE, _types(a.types), _types(b.types)))
         for key in sorted(set(a.constraints) | set(b.constraints)):
             x, y = a.constraints.get(key, _MISSING), b.constraints.get(key, _MISSING)
             if x is _MISSING or y is _MISSING or not json_equal(x, y):

@@ -19,9 +19,9 @@ __all__ = [
     "JSON_TYPES",
     "branches",
     "effective_types",
+    "join",
     "json_equal",
     "json_type",
-    "join",
     "resolve",
     "type_covers",
 ]

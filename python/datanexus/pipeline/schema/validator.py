@@ -155,9 +155,7 @@ class SchemaValidator:
         except (TypeError, ValueError):
             return False
 
-    def split(
-        self, events: Iterable[Any]
-    ) -> tuple[list[Any], list[tuple[Any, list[str]]]]:
+    def split(self, events: Iterable[Any]) -> tuple[list[Any], list[tuple[Any, list[str]]]]:
         """``(valid, invalid)``: the valid events in order, and each invalid one in order
         with its reasons (for the dead-letter table)."""
         valid: list[Any] = []
