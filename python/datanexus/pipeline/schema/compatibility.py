@@ -220,13 +220,14 @@ class _Checker:
                     )
                 )
                 continue
+            # the reader branch that reads this writer branch best: fewest errors, then
+            # fewest warnings; a branch with nothing to report ends the search
             best: list[Violation] | None = None
             for r in candidates:
                 found = self._single(r, w_node, path)
-                errors = sum(v.level is Level.ERROR for v in found)
-                if best is None or errors < sum(v.level is Level.ERROR for v in best):
+                if best is None or _rank(found) < _rank(best):
                     best = found
-                if errors == 0:
+                if not found:
                     break
             out.extend(best or [])
         return out
@@ -323,14 +324,15 @@ class _Checker:
             narrowed.append("uniqueItems now true")
         for item in narrowed:
             out.append(self.violation(ViolationKind.CONSTRAINT_CHANGED, path, item))
+        before, after = (writer, reader) if self.backward else (reader, writer)
         for key in ("pattern", "format"):
             if key in reader and reader.get(key) != writer.get(key):
                 out.append(
                     self.violation(
                         ViolationKind.CONSTRAINT_CHANGED,
                         path,
-                        f"{key} {writer.get(key)!r} → {reader.get(key)!r} (not decidable; check"
-                        " by hand)",
+                        f"{key} {before.get(key)!r} → {after.get(key)!r} (not decidable; "
+                        "check by hand)",
                         Level.WARNING,
                     )
                 )
@@ -437,6 +439,10 @@ class _Checker:
         if "items" in reader or "items" in writer:
             out.extend(self.compare(r_items, w_items, join(path, "[]")))
         return out
+
+
+def _rank(found: list[Violation]) -> tuple[int, int]:
+    return (sum(v.level is Level.ERROR for v in found), len(found))
 
 
 def _props(schema: dict[str, Any]) -> dict[str, Any]:
