@@ -148,9 +148,8 @@ def _walk(
     active: frozenset[str],
 ) -> None:
     node, ref = resolve(node, root, path)
+    cycle = ref is not None and ref in active
     if ref is not None:
-        if ref in active:
-            return
         active = active | {ref}
     alternatives = branches(node, root, path)
     info: FieldInfo | None = None
@@ -167,6 +166,8 @@ def _walk(
         _merge(out[path], info)
     else:
         out[path] = info
+    if cycle:
+        return  # a recursive reference: the field is listed, its inside already was
     for alt in alternatives:
         if not isinstance(alt, dict):
             continue

@@ -20,9 +20,7 @@ json_scalars = st.one_of(
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(NAMES, inner, max_size=3)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(NAMES, inner, max_size=3)),
     max_leaves=8,
 )
 
@@ -103,9 +101,7 @@ def instance_of(draw: st.DrawFn, schema: Any) -> Any:
     if kind == "boolean":
         return draw(st.booleans())
     if kind == "integer":
-        return draw(
-            st.integers(schema.get("minimum", -100), schema.get("maximum", 100))
-        )
+        return draw(st.integers(schema.get("minimum", -100), schema.get("maximum", 100)))
     if kind == "number":
         return draw(
             st.floats(schema.get("minimum", -100), schema.get("maximum", 100), allow_nan=False)
@@ -181,9 +177,12 @@ def reference_valid(schema: Any, value: Any) -> bool:
             return False
         if "maximum" in schema and value > schema["maximum"]:
             return False
-    if isinstance(value, list) and "items" in schema:
-        if not all(reference_valid(schema["items"], v) for v in value):
-            return False
+    if (
+        isinstance(value, list)
+        and "items" in schema
+        and not all(reference_valid(schema["items"], v) for v in value)
+    ):
+        return False
     if isinstance(value, dict):
         props = schema.get("properties", {})
         if any(name not in value for name in schema.get("required", [])):

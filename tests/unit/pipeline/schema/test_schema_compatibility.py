@@ -225,7 +225,9 @@ NEW_ORDER = {
         "id": INT,
         "items": {
             "type": "array",
-            "items": obj({"sku": STR, "price": {"$ref": "#/$defs/money"}, "qty": INT}, ["sku", "qty"]),
+            "items": obj(
+                {"sku": STR, "price": {"$ref": "#/$defs/money"}, "qty": INT}, ["sku", "qty"]
+            ),
         },
         "customer": obj({"address": obj({"zip": INT, "city": STR})}),
         "payment": {
@@ -240,7 +242,9 @@ NEW_ORDER = {
 }
 
 
-def test_PIPE_6_every_violation_is_listed_with_its_dotted_path_through_objects_arrays_unions() -> None:
+def test_PIPE_6_every_violation_is_listed_with_its_dotted_path_through_objects_arrays_unions() -> (
+    None
+):
     found = check_compatibility(NEW_ORDER, [OLD_ORDER], "BACKWARD", versions=[4])
     assert {(v.kind, v.path, v.level) for v in found} == {
         (ViolationKind.TYPE_CHANGED, "items[].price", Level.ERROR),
@@ -261,7 +265,8 @@ def test_PIPE_6_a_breach_raises_compatibility_error_carrying_every_violation() -
     assert isinstance(error, ValueError)
     assert len(error.violations) == 7
     text = str(error)
-    assert "subject 'orders'" in text and "5 error(s), 2 warning(s)" in text
+    assert "subject 'orders'" in text
+    assert "5 error(s), 2 warning(s)" in text
     for path in ("items[].price", "items[].qty", "customer.address.zip", "payment.cvv"):
         assert path in text
 
@@ -285,11 +290,19 @@ def test_PIPE_6_union_branches_not_read_by_any_reader_branch_are_type_changes() 
 
 def test_PIPE_6_recursive_references_terminate() -> None:
     tree = {
-        "$defs": {"node": obj({"name": STR, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}})},
+        "$defs": {
+            "node": obj(
+                {"name": STR, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}
+            )
+        },
         "$ref": "#/$defs/node",
     }
     changed = {
-        "$defs": {"node": obj({"name": INT, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}})},
+        "$defs": {
+            "node": obj(
+                {"name": INT, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}
+            )
+        },
         "$ref": "#/$defs/node",
     }
     assert check_compatibility(tree, [tree], "FULL_TRANSITIVE") == []
