@@ -10,10 +10,13 @@ from __future__ import annotations
 
 __all__ = [
     "CircuitOpen",
+    "CompatibilityError",
     "ConfigError",
     "DataNexusError",
+    "EventMigrationError",
     "IncompatibleSketches",
     "InvalidArgument",
+    "InvalidSchema",
     "InvalidType",
     "MigrationError",
     "MissingField",
@@ -21,6 +24,9 @@ __all__ = [
     "PathNotAllowed",
     "QueryError",
     "QueryTimeout",
+    "SchemaLimitExceeded",
+    "SchemaNotFound",
+    "SchemaStateError",
     "SchemaTooNew",
     "SerializationError",
     "ServiceUnavailable",
@@ -147,3 +153,35 @@ class StorageError(ServiceUnavailable):
 
     code = "STORAGE_ERROR"
     http_status = 503
+class InvalidSchema(InvalidArgument):
+    """A JSON Schema that cannot be used: not valid under draft 2020-12, a ``$ref`` that
+    is not local (remote, ``file:``), a ``pattern`` the linear-time regex engine refuses."""
+
+
+class SchemaLimitExceeded(InvalidArgument):
+    """A schema or subject past a registry limit: schema size or nesting depth, or a
+    subject's 101st version."""
+
+
+class SchemaNotFound(NotFound):
+    """A subject or version of the schema registry that does not exist (or no longer)."""
+
+
+class SchemaStateError(DataNexusError, ValueError):
+    """A registry operation the subject's state does not allow, such as a permanent
+    delete of a version that was not soft-deleted first."""
+
+
+class CompatibilityError(DataNexusError, ValueError):
+    """A schema that breaks its subject's compatibility mode. ``violations`` lists every
+    violation found (kind, dotted path, level), not only the first; nothing was stored."""
+
+    def __init__(self, message: str, violations: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.violations = violations
+
+
+class EventMigrationError(InvalidArgument):
+    """An event that a schema migration cannot carry to the requested version: a path the
+    operation needs is missing, a cast fails, no chain of migrations leads there, or a
+    step back is not reversible."""
