@@ -153,6 +153,8 @@ class StorageError(ServiceUnavailable):
 
     code = "STORAGE_ERROR"
     http_status = 503
+
+
 class InvalidSchema(InvalidArgument):
     """A JSON Schema that cannot be used: not valid under draft 2020-12, a ``$ref`` that
     is not local (remote, ``file:``), a ``pattern`` the linear-time regex engine refuses."""

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from datanexus.pipeline import PipelineSpec
+from datanexus.pipeline.schema import SchemaRegistry
 from datanexus.pipeline.storage import stored_aggregations
 from datanexus.store.catalog import CatalogEntry, register_pipeline
 from datanexus.store.migrations import migrate
@@ -32,11 +33,17 @@ RECOVERY_PARTITIONS = 2
 
 
 def prepare(database_url: str, schema: str, spec: PipelineSpec) -> list[CatalogEntry]:
-    """Migrate ``schema`` and register each stored aggregation of ``spec`` in the catalog
-    (its version rises when the spec text changed)."""
+    """Migrate ``schema``, register the spec's event schema in the registry (raising
+    :class:`~datanexus.errors.CompatibilityError` when it breaks the subject's mode) and
+    each stored aggregation in the catalog (its version rises when the spec changed)."""
     entries: list[CatalogEntry] = []
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate(conn, schema)
+        if spec.schema is not None:
+            # An incompatible schema change stops the start with every violation listed.
+            registry = SchemaRegistry(conn, schema=schema, tenant=spec.tenant)
+            registry.set_compatibility(spec.schema.subject, spec.schema.compatibility)
+            registry.register(spec.schema.subject, spec.schema.document)
         for stored in stored_aggregations(spec):
             granularities = {stored.aggregation.size_ms}
             if 60_000 in granularities:

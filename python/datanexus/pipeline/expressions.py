@@ -1,12 +1,19 @@
-"""CEL expressions for derived fields, filters and routes (PIPE-17), on cel-python.
+r"""CEL expressions for derived fields, filters and routes (PIPE-17).
 
-An expression is parsed once when the spec loads; syntax errors, calls of functions CEL
-does not define, and expressions past the size bounds fail the spec with
-:class:`~datanexus.ConfigError`. Evaluation binds each top-level event field as a variable
-(``status >= 500``) and the whole event as ``event`` (``has(event.user)``,
-``event["user-agent"]``). CEL has no attribute access, no I/O and no eval/exec: it reads
-the JSON values handed to it and nothing else. (cel-python's ``CompiledRunner`` would
-generate Python source and ``exec`` it, so only the tree-walking interpreter is used.)
+An expression is parsed twice when the spec loads: by cel-python, whose syntax tree the
+static checks below walk (the calls it makes, its size, how deep its macros nest), and by
+the ``cel`` package (common-expression-language, the Rust ``cel-interpreter``), which
+evaluates it. Syntax errors, calls of functions CEL does not define, and expressions past
+the size bounds fail the spec with :class:`~datanexus.ConfigError`. Evaluation binds each
+top-level event field as a variable (``status >= 500``) and the whole event as ``event``
+(``has(event.user)``, ``event["user-agent"]``). CEL has no attribute access, no I/O and no
+eval/exec: it reads the JSON values handed to it and nothing else.
+
+Why two: cel-python's interpreter walks a lark tree in Python, about 1 ms per evaluation
+(a million events through three routes took minutes); the Rust interpreter takes a few
+microseconds and has the semantics PIPE-16 asks for (no coercion between numbers, strings
+and booleans, but ``1 == 1.0``). cel-python's ``CompiledRunner`` was not an option: it
+generates Python source and ``exec``\s it.
 
 Bounding the work
 -----------------
@@ -30,8 +37,10 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import cel
 import celpy
 import lark
 from celpy import celtypes
@@ -58,7 +67,17 @@ logging.getLogger("celpy").setLevel(logging.ERROR)
 class Expression:
     """A compiled CEL expression; see the module docstring for limits and errors."""
 
-    __slots__ = ("_names", "_program", "_timeout_s", "macro_vars", "names", "text", "where")
+    __slots__ = (
+        "_checker",
+        "_event",
+        "_names",
+        "_program",
+        "_timeout_s",
+        "macro_vars",
+        "names",
+        "text",
+        "where",
+    )
 
     def __init__(self, text: object, *, where: str, timeout_ms: int = 30_000) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -78,33 +97,54 @@ class Expression:
         self.names = frozenset(_identifiers(tree))
         self.macro_vars = frozenset(_macro_vars(tree))
         self._names = tuple(sorted(self.names - {"event"}))
-        self._program = _ENV.program(tree)
+        self._checker = _ENV.program(tree)
+        try:
+            self._program = cel.compile(text)
+        except Exception as exc:  # the two parsers disagree: refuse rather than guess
+            raise ConfigError(f"{where}: invalid CEL expression {text!r}: {exc}") from None
+        self._event = "event" in self.names
         self._timeout_s = timeout_ms / 1000
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
 
     def evaluate(self, event: dict[str, Any]) -> Any:
-        """The value of the expression for ``event`` as plain JSON values (CEL ints → int,
-        doubles → float, timestamps → RFC 3339 strings). Raises TransformError."""
+        """The value of the expression for ``event`` as plain JSON values (timestamps →
+        RFC 3339 strings, durations → seconds). Raises TransformError (OperandTypeError
+        for operands of the wrong types)."""
+        activation = {name: event[name] for name in self._names if name in event}
+        if self._event:
+            activation["event"] = event
+        started = time.perf_counter()
+        try:
+            result = self._program.execute(activation)
+        except TypeError as exc:
+            raise OperandTypeError(f"expression {self.text!r} failed: {_first(exc)}") from None
+        except (RuntimeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
+            raise TransformError(f"expression {self.text!r} failed: {_first(exc)}") from None
+        if time.perf_counter() - started > self._timeout_s:
+            raise TransformError("UDF timeout")
+        return to_python(result)
+
+    def check_types(self, event: dict[str, Any]) -> Any:
+        """Evaluate with cel-python, which refuses every operation across types
+        (``status == '500'``, ``1 == 1.0``): the load-time type check runs this on a probe
+        event to reject expressions that could only ever fail or be vacuous. Raises
+        :class:`OperandTypeError` for a type error, TransformError otherwise."""
         activation: dict[str, Any] = {}
         for name in self._names:
             if name in event:
                 activation[name] = json_to_cel(event[name])
-        if "event" in self.names:
+        if self._event:
             activation["event"] = json_to_cel(event)
-        started = time.perf_counter()
         try:
-            result = self._program.evaluate(activation)
+            result = self._checker.evaluate(activation)
         except CELEvalError as exc:
             raise _failure(self.text, exc) from None
         except (TypeError, AttributeError) as exc:
-            # cel-python lets some operand-type errors escape as Python errors.
             raise OperandTypeError(f"expression {self.text!r} failed: {exc}") from None
         except (ValueError, ArithmeticError, LookupError) as exc:
             raise TransformError(f"expression {self.text!r} failed: {exc}") from None
-        if time.perf_counter() - started > self._timeout_s:
-            raise TransformError("UDF timeout")
         if isinstance(result, CELEvalError):
             raise _failure(self.text, result)
         return to_python(result)
@@ -119,8 +159,28 @@ class Expression:
         return value
 
 
+def _first(exc: BaseException) -> str:
+    """The first sentence of an interpreter message (the rest is general advice)."""
+    text = str(exc)
+    cut = text.find(". ")
+    return text if cut < 0 else text[: cut + 1]
+
+
 def to_python(value: Any) -> Any:
-    """CEL values → JSON values."""
+    """CEL values (of either interpreter) → JSON values."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, datetime):
+        utc = value.astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, dict):
+        return {str(to_python(k)): to_python(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_python(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
     if value is None or isinstance(value, celtypes.NullType):
         return None
     if isinstance(value, celtypes.BoolType):

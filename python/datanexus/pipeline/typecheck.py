@@ -100,7 +100,7 @@ def _check(expr: Expression, event: dict[str, Any], where: str) -> None:
     if not (expr.names - {"event"}) <= set(event) | expr.macro_vars:
         return
     try:
-        expr.evaluate(event)
+        expr.check_types(event)
     except OperandTypeError as exc:
         raise ConfigError(
             f"{where}: type error in {expr.text!r} for the types of the schema: {exc.reason}"

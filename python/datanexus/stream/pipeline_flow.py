@@ -39,6 +39,7 @@ from datanexus.connectors.postgres import PostgresSink
 from datanexus.connectors.redis_live import LiveUpdate, RedisLiveSink
 from datanexus.connectors.registry import SourceContext, make_source
 from datanexus.pipeline import AggregationSpec, PipelineSpec
+from datanexus.pipeline.schema import SchemaValidator
 from datanexus.pipeline.storage import StoredAggregation, stored_aggregations
 from datanexus.store.dead_letters import DeadLetter
 from datanexus.stream.rollup import rollup_measures, to_rollup_rows
@@ -93,6 +94,8 @@ class _Prepare:
     def __init__(self, spec: PipelineSpec, flow: str, validator: Any) -> None:
         self._spec = spec
         self._flow = flow
+        if validator is None and spec.schema is not None:
+            validator = SchemaValidator(spec.schema.document)
         self._compiled = spec.compile(validator=validator)
 
     def __call__(self, batch: SourceBatch[Any]) -> tuple[SourceBatch[Any], list[Any]]:
@@ -172,7 +175,8 @@ def build_pipeline_flow(
     """The dataflow running ``spec`` against ``targets``. ``stop_at_end`` ends replayable
     sources at the position they had when the flow started (finite runs: the demo,
     backfills); otherwise the flow runs until stopped. ``validator`` (a callable returning
-    the reasons an event is invalid) runs before the spec's steps. ``on_events`` is called
+    the reasons an event is invalid; default: the spec's JSON Schema) runs before the
+    spec's steps. ``on_events`` is called
     with the number of events (or messages) of each input batch, for progress displays."""
     flow_name = f"pipeline_{spec.name}"
     flow = Dataflow(flow_name)
