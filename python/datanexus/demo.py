@@ -16,13 +16,13 @@ prints the same tables.
 
 from __future__ import annotations
 
-import threading
+import multiprocessing as mp
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -30,8 +30,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from datanexus.config import Settings
 from datanexus.connectors.event_models import IotReadings, Payments
 from datanexus.connectors.web_traffic import WebTraffic
-from datanexus.errors import ConfigError
+from datanexus.errors import ConfigError, ServiceUnavailable
+from datanexus.store.compaction import compact
 from datanexus.store.embedded import Services
+from datanexus.store.migrations import migrate
 
 __all__ = ["DEMO_START", "model_for", "run_demo", "sample_events"]
 
@@ -59,20 +61,6 @@ def sample_events(name: str, count: int) -> list[dict[str, Any]]:
     return [dict(e) for e in model.block(0)[:count]]
 
 
-@dataclass
-class _Counter:
-    """Events seen by a flow's first step, for the progress bar (any worker thread)."""
-
-    n: int = 0
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def add(self, k: int) -> None:
-        with self._lock:
-            self.n += k
-
-
 def _publish(url: str, key: str, model: Any, progress: Callable[[int], None]) -> int:
     from datanexus.connectors.publishers import RedisStreamPublisher
 
@@ -82,23 +70,68 @@ def _publish(url: str, key: str, model: Any, progress: Callable[[int], None]) ->
         buffer: list[Any] = []
         for block in range(model.blocks):
             buffer.extend(model.block(block))
-            while len(buffer) >= PUBLISH_CHUNK:
-                publisher.publish(buffer[:PUBLISH_CHUNK])
-                sent += PUBLISH_CHUNK
-                progress(PUBLISH_CHUNK)
-                del buffer[:PUBLISH_CHUNK]
-        if buffer:
-            publisher.publish(buffer)
-            sent += len(buffer)
-            progress(len(buffer))
+            if len(buffer) >= PUBLISH_CHUNK or block == model.blocks - 1:
+                publisher.publish(buffer)
+                sent += len(buffer)
+                progress(len(buffer))
+                buffer = []
     finally:
         publisher.close()
     return sent
 
 
+def _stream_key(spec: Any) -> str:
+    from datanexus.connectors.registry import redis_stream_key
+
+    return redis_stream_key(spec.tenant, str(spec.source.options.get("stream", spec.name)))
+
+
+def _pipeline_process(
+    settings: Settings,
+    name: str,
+    events: int,
+    workers: int,
+    published: Any,
+    processed: Any,
+    failures: Any,
+) -> None:
+    """One example pipeline, in its own process: publish its day of events to its Redis
+    stream, then run its flow to the end of the stream. Progress goes to the shared
+    counters; a failure is reported on ``failures`` as text and exits non-zero."""
+    from datanexus.pipeline import load_spec
+    from datanexus.runner import prepare, run_flow
+    from datanexus.store.embedded import open_services
+    from datanexus.stream.pipeline_flow import FlowTargets, build_pipeline_flow
+
+    def bump(counter: Any) -> Callable[[int], None]:
+        def add(k: int) -> None:
+            with counter.get_lock():
+                counter.value += k
+
+        return add
+
+    try:
+        with open_services(settings) as services:  # attaches to the parent's servers
+            spec = load_spec(settings.pipelines_dir / f"{name}.toml")
+            prepare(services.database_url, settings.schema, spec)
+            key = _stream_key(spec)
+            client = redis.Redis.from_url(services.redis_url)
+            client.delete(key)
+            client.close()
+            _publish(services.redis_url, key, model_for(name, events), bump(published))
+            targets = FlowTargets(
+                services.database_url, services.redis_url, services.amqp_url, settings.schema
+            )
+            flow = build_pipeline_flow(spec, targets, stop_at_end=True, on_events=bump(processed))
+            run_flow(flow, workers=workers)
+    except BaseException as error:
+        failures.put(f"pipeline {name}: {type(error).__name__}: {error}")
+        raise SystemExit(1) from None
+
+
 def _bar(out: Console) -> Progress:
     return Progress(
-        TextColumn("{task.description:<28}"),
+        TextColumn("{task.description:<22}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -115,66 +148,57 @@ def run_demo(
     workers: int = 1,
     out: Console | None = None,
 ) -> dict[str, int]:
-    """Run the demo; returns the events published per pipeline."""
-    from datanexus.pipeline import load_spec
-    from datanexus.runner import prepare, run_flow
-    from datanexus.stream.pipeline_flow import FlowTargets, build_pipeline_flow
-
+    """Run the demo; returns the events published per pipeline. Each pipeline runs in its
+    own process (as separate flows would in production), all on the same servers."""
     out = out or Console()
     if events < len(SHARES):
         raise ConfigError(f"--events must be at least {len(SHARES)}, got {events}")
     started = time.perf_counter()
     where = "embedded" if services.embedded_postgres else "configured"
     out.print(
-        f"[bold]DataNexus demo[/] — {events:,} events over one simulated day ({where} servers)"
+        f"[bold]DataNexus demo[/] — {events:,} events over one simulated day "
+        f"({where} PostgreSQL and Redis)"
     )
-    specs = {name: load_spec(settings.pipelines_dir / f"{name}.toml") for name in SHARES}
     counts = {name: int(events * share) for name, share in SHARES.items()}
     counts["web"] += events - sum(counts.values())
-    client = redis.Redis.from_url(services.redis_url)
-    try:
-        with _bar(out) as bar:
-            for name, spec in specs.items():
-                prepare(services.database_url, settings.schema, spec)
-                key = _stream_key(spec)
-                task = bar.add_task(f"publish {name} → {key}", total=counts[name])
-                client.delete(key)
-                model = model_for(name, counts[name])
-                _publish(services.redis_url, key, model, lambda k, t=task: bar.advance(t, k))
-    finally:
-        client.close()
-    targets = FlowTargets(
-        services.database_url, services.redis_url, services.amqp_url, settings.schema
-    )
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        migrate(conn, settings.schema)  # once, before the pipelines race to do it
+    ctx = mp.get_context("spawn")
+    failures = ctx.Queue()
+    jobs = []
     with _bar(out) as bar:
-        for name, spec in specs.items():
-            task = bar.add_task(f"pipeline {name}", total=counts[name])
-            counter = _Counter()
-            flow = build_pipeline_flow(spec, targets, stop_at_end=True, on_events=counter.add)
-            done = threading.Event()
-
-            def watch(
-                task: Any = task, counter: _Counter = counter, done: threading.Event = done
-            ) -> None:
-                while not done.wait(0.2):
-                    bar.update(task, completed=counter.n)
-
-            watcher = threading.Thread(target=watch, daemon=True)
-            watcher.start()
-            try:
-                run_flow(flow, workers=workers)
-            finally:
-                done.set()
-                watcher.join()
-            bar.update(task, completed=counter.n)
+        for name, n in counts.items():
+            published, processed = ctx.Value("q", 0), ctx.Value("q", 0)
+            proc = ctx.Process(
+                target=_pipeline_process,
+                args=(settings, name, n, workers, published, processed, failures),
+                name=f"datanexus-demo-{name}",
+            )
+            proc.start()
+            tasks = (
+                bar.add_task(f"{name}: publish", total=n),
+                bar.add_task(f"{name}: pipeline", total=n),
+            )
+            jobs.append((proc, published, processed, tasks))
+        while any(proc.is_alive() for proc, *_ in jobs):
+            for _proc, published, processed, (pub_task, run_task) in jobs:
+                bar.update(pub_task, completed=published.value)
+                bar.update(run_task, completed=processed.value)
+            time.sleep(0.2)
+        for _proc, published, processed, (pub_task, run_task) in jobs:
+            bar.update(pub_task, completed=published.value)
+            bar.update(run_task, completed=processed.value)
+    errors = [proc.name for proc, *_ in jobs if proc.exitcode != 0]
+    if errors:
+        messages = []
+        while not failures.empty():
+            messages.append(failures.get())
+        raise ServiceUnavailable("; ".join(messages) or f"{', '.join(errors)} failed")
+    with psycopg.connect(services.database_url) as conn:
+        report = compact(conn, settings.schema, datetime.now(UTC), settle=timedelta(0))
+    out.print(f"compacted minute rollups into hours and days ({report})")
     from datanexus.demo_report import print_report
 
     print_report(settings, services, out)
     out.print(f"\nDone in {time.perf_counter() - started:.1f} s.")
     return counts
-
-
-def _stream_key(spec: Any) -> str:
-    from datanexus.connectors.registry import redis_stream_key
-
-    return redis_stream_key(spec.tenant, str(spec.source.options.get("stream", spec.name)))
