@@ -20,6 +20,7 @@ from datanexus.store.partitions import (
 from datanexus.store.retention import RetentionReport, retain
 from datanexus.store.rollups import RollupRow, upsert_rollups, write_rollups
 from datanexus.store.tenancy import current_tenant, tenant_scope
+from datanexus.store.zone_days import compact_zone_day, zone_day_bounds
 
 __all__ = [
     "RAW_EVENTS",
@@ -34,6 +35,7 @@ __all__ = [
     "RollupRow",
     "chan_merge",
     "compact",
+    "compact_zone_day",
     "current_tenant",
     "default_rows",
     "ensure_partitions",
@@ -44,4 +46,5 @@ __all__ = [
     "tenant_scope",
     "upsert_rollups",
     "write_rollups",
+    "zone_day_bounds",
 ]

@@ -42,7 +42,15 @@ from datanexus.store.levels import Level, read_levels
 from datanexus.store.merge import merge_rows
 from datanexus.store.rollups import RollupRow, upsert_rollups
 
-__all__ = ["CompactionReport", "LevelReport", "compact", "floor_ms"]
+__all__ = [
+    "CompactionReport",
+    "LevelReport",
+    "compact",
+    "fetch_rows",
+    "floor_ms",
+    "merge_groups",
+    "next_generation",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +91,8 @@ def _to_ms(t: datetime) -> int:
     return round(t.timestamp() * 1000)
 
 
-def _generation(cur: psycopg.Cursor[Any], schema: str) -> int:
+def next_generation(cur: psycopg.Cursor[Any], schema: str) -> int:
+    """A fresh value of the schema's compaction generation (strictly increasing)."""
     cur.execute(
         sql.SQL("SELECT nextval({})").format(
             sql.Literal(sql.Identifier(schema, "compaction_generation").as_string(cur))
@@ -94,10 +103,10 @@ def _generation(cur: psycopg.Cursor[Any], schema: str) -> int:
     return int(found[0])
 
 
-def _merge_groups(
+def merge_groups(
     rows: Iterable[RollupRow], granularity_ms: int, generation: int
 ) -> list[RollupRow]:
-    """Merge source rows sorted by (tenant, pipeline, series, metric, window start) into
+    """Merge rows sorted by (tenant, pipeline, series, metric, window start) into
     one coarse row per series and bucket."""
 
     def key(r: RollupRow) -> tuple[str, str, str, str, int]:
@@ -121,9 +130,11 @@ def _merge_groups(
     return merged
 
 
-def _fetch_range(
+def fetch_rows(
     cur: psycopg.Cursor[Any], schema: str, source_ms: int, lo_ms: int, hi_ms: int
 ) -> list[RollupRow]:
+    """The rows of granularity ``source_ms`` starting in [lo_ms, hi_ms), sorted as
+    :func:`merge_groups` needs them."""
     cur.execute(
         sql.SQL(
             "SELECT {cols} FROM {t} WHERE granularity_ms = %s"
@@ -187,7 +198,7 @@ def _target(level: Level, levels: Sequence[Level], now_ms: int, settle_ms: int) 
 def _remerge(cur: psycopg.Cursor[Any], schema: str, level: Level, report: LevelReport) -> None:
     rows, buckets = _fetch_invalidated(cur, schema, level)
     if rows:
-        merged = _merge_groups(rows, level.granularity_ms, _generation(cur, schema))
+        merged = merge_groups(rows, level.granularity_ms, next_generation(cur, schema))
         report.rows_written += upsert_rollups(cur, schema, merged)
     report.remerged_buckets += buckets
     cur.execute(
@@ -240,9 +251,9 @@ def _compact_level(
                     report.watermark_ms = target
                 return report
             hi = min(lo + chunk_buckets * granularity_ms, target)
-            rows = _fetch_range(cur, schema, level.source_ms, lo, hi)
+            rows = fetch_rows(cur, schema, level.source_ms, lo, hi)
             if rows:
-                merged = _merge_groups(rows, granularity_ms, _generation(cur, schema))
+                merged = merge_groups(rows, granularity_ms, next_generation(cur, schema))
                 report.new_buckets += len({(r.window_start_ms) for r in merged})
                 report.rows_written += upsert_rollups(cur, schema, merged)
             _set_watermark(cur, schema, level, hi)
