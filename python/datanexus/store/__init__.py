@@ -17,6 +17,7 @@ from datanexus.store.partitions import (
     ensure_partitions,
     list_partitions,
 )
+from datanexus.store.resort import resort_closed_raw
 from datanexus.store.retention import RetentionReport, retain
 from datanexus.store.rollups import RollupRow, upsert_rollups, write_rollups
 from datanexus.store.tenancy import current_tenant, tenant_scope
@@ -42,6 +43,7 @@ __all__ = [
     "list_partitions",
     "merge_rows",
     "migrate",
+    "resort_closed_raw",
     "retain",
     "tenant_scope",
     "upsert_rollups",
