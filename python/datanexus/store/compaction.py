@@ -271,16 +271,17 @@ def compact(
     """Re-merge invalidated buckets and merge newly closed ones at every level, finest
     first; returns what was done. ``settle`` is how long after its end a bucket is
     considered closed (the flow's allowed lateness is a good value; later rows are
-    handled through invalidations). Needs an autocommit-free use of ``conn``: every step
-    is its own transaction. ``psycopg.Error`` propagates with the step in progress rolled
-    back; sketches that do not parse raise ``SerializationError`` the same way."""
+    handled through invalidations). Every step is its own transaction, so ``conn`` must
+    not be inside a transaction already (the lock would be held until that one ends).
+    ``psycopg.Error`` propagates with the step in progress rolled back; sketches that do
+    not parse raise ``SerializationError`` the same way."""
     if chunk_buckets < 1:
         raise InvalidArgument(f"chunk_buckets must be >= 1, got {chunk_buckets}")
     now_ms = _to_ms(now)
     settle_ms = int(settle.total_seconds() * 1000)
     if settle_ms < 0:
         raise InvalidArgument(f"settle must be >= 0, got {settle}")
-    with conn.cursor() as cur:
+    with conn.transaction(), conn.cursor() as cur:
         cur.execute(
             sql.SQL("SELECT granularity_ms FROM {} ORDER BY source_granularity_ms").format(
                 sql.Identifier(schema, "compaction_levels")

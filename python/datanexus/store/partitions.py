@@ -257,5 +257,6 @@ def ensure_partitions(
             report.created.append(scheme.name(start))
     if report.created:
         log.info("created partitions %s in schema %s", ", ".join(report.created), schema)
-    report.default_rows = default_rows(conn, schema, scheme)
+    with conn.transaction():
+        report.default_rows = default_rows(conn, schema, scheme)
     return report

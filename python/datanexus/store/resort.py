@@ -30,21 +30,25 @@ def resort_closed_raw(conn: psycopg.Connection[Any], schema: str, *, limit: int 
     """``CLUSTER`` up to ``limit`` closed raw partitions not re-sorted yet, oldest first;
     returns their names. Each holds an ACCESS EXCLUSIVE lock on its partition while it is
     rewritten (writers of that day wait), so keep ``limit`` small and run it off-peak.
-    Needs ``conn`` in autocommit mode or idle: each partition is its own transaction."""
+    ``conn`` must not be inside a transaction: each partition is its own."""
     done: list[str] = []
-    for partition in list_partitions(conn, schema, RAW_EVENTS):
+    with conn.transaction():
+        partitions = list_partitions(conn, schema, RAW_EVENTS)
+    for partition in partitions:
         if len(done) >= limit:
             break
-        found = conn.execute(
-            sql.SQL(
-                "SELECT (SELECT watermark >= %s FROM {levels} WHERE granularity_ms = %s),"
-                " EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass(%s)"
-                "  AND indisclustered),"
-                " (SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-                "  WHERE i.indrelid = to_regclass(%s) AND i.indisprimary)"
-            ).format(levels=sql.Identifier(schema, "compaction_levels")),
-            (partition.end, DAY_MS, *[f'"{schema}"."{partition.name}"'] * 2),
-        ).fetchone()
+        with conn.transaction():
+            found = conn.execute(
+                sql.SQL(
+                    "SELECT (SELECT watermark >= %s FROM {levels} WHERE granularity_ms = %s),"
+                    " EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass(%s)"
+                    "  AND indisclustered),"
+                    " (SELECT c.relname FROM pg_index i JOIN pg_class c"
+                    "  ON c.oid = i.indexrelid"
+                    "  WHERE i.indrelid = to_regclass(%s) AND i.indisprimary)"
+                ).format(levels=sql.Identifier(schema, "compaction_levels")),
+                (partition.end, DAY_MS, *[f'"{schema}"."{partition.name}"'] * 2),
+            ).fetchone()
         if found is None or not found[0] or found[1] or found[2] is None:
             continue
         with conn.transaction():
