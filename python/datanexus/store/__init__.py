@@ -14,6 +14,7 @@ from datanexus.store.partitions import (
     Partition,
     PartitionScheme,
     default_rows,
+    ensure_all,
     ensure_partitions,
     list_partitions,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "compact_zone_day",
     "current_tenant",
     "default_rows",
+    "ensure_all",
     "ensure_partitions",
     "list_partitions",
     "merge_rows",

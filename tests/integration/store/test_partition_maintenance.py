@@ -15,6 +15,7 @@ from datanexus.store.partitions import (
     RAW_EVENTS,
     ROLLUPS,
     default_rows,
+    ensure_all,
     ensure_partitions,
     list_partitions,
 )
@@ -163,3 +164,13 @@ def test_closed_raw_days_are_re_sorted_by_stream_and_time_once(
     after = pg.execute(physical).fetchall()
     assert after == sorted(before), "same rows, in (stream, ts, id) order"
     assert resort_closed_raw(pg, schema) == [], "done once"
+
+
+def test_ensure_all_covers_both_tables_within_their_retention(
+    pg: psycopg.Connection[Any], schema: str
+) -> None:
+    now = datetime(2024, 5, 10, tzinfo=UTC)
+    done = ensure_all(pg, schema, now, raw_days=2, rollup_days=40)
+    assert done["raw_events"].created == [f"raw_events_p202405{d:02d}" for d in range(8, 15)]
+    assert done["rollups"].created == [f"rollups_p2024{m:02d}" for m in range(3, 10)]
+    assert all(not m.created for m in ensure_all(pg, schema, now).values())
