@@ -19,11 +19,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import redis
+from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -98,7 +100,7 @@ def _pipeline_process(
     """One example pipeline, in its own process: publish its day of events to its Redis
     stream, then run its flow to the end of the stream. Progress goes to the shared
     counters; a failure is reported on ``failures`` as text and exits non-zero."""
-    from datanexus.pipeline import load_spec
+    from datanexus.pipeline import SourceSpec, load_spec
     from datanexus.runner import prepare, run_flow
     from datanexus.store.embedded import open_services
     from datanexus.stream.pipeline_flow import FlowTargets, build_pipeline_flow
@@ -112,7 +114,12 @@ def _pipeline_process(
 
     try:
         with open_services(settings) as services:  # attaches to the parent's servers
-            spec = load_spec(settings.pipelines_dir / f"{name}.toml")
+            # The examples show every source kind; the demo feeds them all through Redis
+            # streams, as the embedded default ingests.
+            spec = replace(
+                load_spec(settings.pipelines_dir / f"{name}.toml"),
+                source=SourceSpec("redis_stream", {"streams": [name], "batch_size": 1000}),
+            )
             prepare(services.database_url, settings.schema, spec)
             key = _stream_key(spec)
             client = redis.Redis.from_url(services.redis_url)
@@ -127,6 +134,32 @@ def _pipeline_process(
     except BaseException as error:
         failures.put(f"pipeline {name}: {type(error).__name__}: {error}")
         raise SystemExit(1) from None
+
+
+def _forget_previous_run(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """Delete what an earlier demo stored for the demo tenant's example pipelines, so
+    that a run with other parameters does not keep older rows of equal revision."""
+    names = [*SHARES, *(f"{p}_%" for p in SHARES)]
+    with conn.transaction():
+        for table, column in (("rollups", "pipeline"), ("pipelines", "name")):
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE tenant_id = %s AND {} LIKE ANY(%s)").format(
+                    sql.Identifier(settings.schema, table), sql.Identifier(column)
+                ),
+                (settings.tenant, names),
+            )
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE tenant_id = %s AND source LIKE ANY(%s)").format(
+                sql.Identifier(settings.schema, "dead_letters")
+            ),
+            (settings.tenant, [f"pipeline:{p}" for p in SHARES] + ["redis-stream"]),
+        )
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE flow LIKE ANY(%s)").format(
+                sql.Identifier(settings.schema, "progress")
+            ),
+            ([f"pipeline_{p}" for p in SHARES],),
+        )
 
 
 def _bar(out: Console) -> Progress:
@@ -163,6 +196,7 @@ def run_demo(
     counts["web"] += events - sum(counts.values())
     with psycopg.connect(services.database_url, autocommit=True) as conn:
         migrate(conn, settings.schema)  # once, before the pipelines race to do it
+        _forget_previous_run(conn, settings)
     ctx = mp.get_context("spawn")
     failures = ctx.Queue()
     jobs = []

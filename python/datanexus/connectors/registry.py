@@ -75,12 +75,17 @@ def _need(options: Mapping[str, Any], key: str, kind: str) -> Any:
     return options[key]
 
 
+def _batch_size(options: Mapping[str, Any], ctx: SourceContext) -> int:
+    return int(options.get("batch_size", ctx.batch_size))
+
+
 def redis_stream_source(options: Mapping[str, Any], ctx: SourceContext) -> RedisStreamSource:
+    """``streams`` (names; each read from ``dn:<tenant>:<name>``, one partition each),
+    ``group``, ``batch_size``."""
     if ctx.redis_url is None:
         raise ConfigError("a redis_stream source needs a Redis URL (DATANEXUS_REDIS_URL)")
-    stream = str(options.get("stream", ctx.pipeline))
-    partitions = int(options.get("partitions", 1))
-    keys = [redis_stream_key(ctx.tenant, stream, p, partitions) for p in range(partitions)]
+    names = options.get("streams") or [str(options.get("stream", ctx.pipeline))]
+    keys = [redis_stream_key(ctx.tenant, str(name)) for name in names]
     stop_after: dict[str, int] | None = None
     if ctx.stop_at_end:
         client = redis.Redis.from_url(ctx.redis_url)
@@ -95,27 +100,33 @@ def redis_stream_source(options: Mapping[str, Any], ctx: SourceContext) -> Redis
         ctx.redis_url,
         keys,
         group=str(options.get("group", "datanexus")),
-        batch_size=ctx.batch_size,
+        batch_size=_batch_size(options, ctx),
         stop_after=stop_after,
     )
 
 
 def rabbitmq_stream_source(options: Mapping[str, Any], ctx: SourceContext) -> RabbitStreamSource:
+    """``queues`` (stream queues, one partition each), ``prefetch``, ``batch_size``."""
     if ctx.amqp_url is None:
         raise ConfigError("a rabbitmq_stream source needs an AMQP URL (DATANEXUS_AMQP_URL)")
-    queues = options.get("queues") or [str(options.get("stream", ctx.pipeline))]
-    return RabbitStreamSource(ctx.amqp_url, [str(q) for q in queues], batch_size=ctx.batch_size)
+    queues = options.get("queues") or [str(options.get("queue", ctx.pipeline))]
+    return RabbitStreamSource(
+        ctx.amqp_url,
+        [str(q) for q in queues],
+        batch_size=_batch_size(options, ctx),
+        prefetch=int(options.get("prefetch", 2000)),
+    )
 
 
 def file_source(options: Mapping[str, Any], ctx: SourceContext) -> FileSource:
-    path = Path(str(_need(options, "path", "file")))
-    base = ctx.base_dir / path.parent
+    """``path`` (resolved against the spec's directory by the loader), ``format``."""
+    path = ctx.base_dir / Path(str(_need(options, "path", "file")))
     return FileSource(
-        base,
+        path.parent,
         [path.name],
         fmt=str(options.get("format", "jsonl")),  # type: ignore[arg-type]
         flow=f"pipeline_{ctx.pipeline}",
-        batch_size=ctx.batch_size,
+        batch_size=_batch_size(options, ctx),
         require_ts=False,
     )
 
@@ -144,7 +155,7 @@ def generator_source(options: Mapping[str, Any], ctx: SourceContext) -> ModelEve
     rate = options.get("rate")
     return ModelEventsSource(
         _MODELS[model](**params),
-        batch_size=ctx.batch_size,
+        batch_size=_batch_size(options, ctx),
         partitions=int(options.get("partitions", 1)),
         rate=None if rate is None else float(rate),
     )
