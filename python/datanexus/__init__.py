@@ -11,10 +11,12 @@ from datanexus.errors import (
     InvalidArgument,
     InvalidType,
     MigrationError,
+    MissingField,
     PathNotAllowed,
     SchemaTooNew,
     SerializationError,
     ServiceUnavailable,
+    TransformError,
 )
 from datanexus.sketches import HyperLogLog, RollingAggregate, TDigest, WatermarkTracker
 
@@ -27,12 +29,14 @@ __all__ = [
     "InvalidArgument",
     "InvalidType",
     "MigrationError",
+    "MissingField",
     "PathNotAllowed",
     "RollingAggregate",
     "SchemaTooNew",
     "SerializationError",
     "ServiceUnavailable",
     "TDigest",
+    "TransformError",
     "WatermarkTracker",
     "WindowEngine",
     "WindowResult",
