@@ -288,7 +288,10 @@ def _ident(name: str) -> Fn:
             value = e[name]
         except KeyError:
             raise Fallback from None
-        if type(value) not in (str, float, bool, type(None)):
+        t = type(value)
+        if t is int:
+            _int(value)
+        elif t is not str and t is not float and t is not bool and value is not None:
             _check_convertible(value)
         return value
 
