@@ -27,7 +27,7 @@ from typing import Any
 
 import lark
 
-__all__ = ["Fallback", "compile_fast"]
+__all__ = ["CEL_TYPE_NAMES", "Fallback", "compile_fast"]
 
 Fn = Callable[[dict[str, Any]], Any]
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
@@ -261,22 +261,12 @@ def _unary(op: str, operand: Fn) -> Fn:
     raise _NotCompiled
 
 
-# "event" is the whole event; the others name CEL types (``type(x) == double``).
-_RESERVED = frozenset(
-    {
-        "event",
-        "int",
-        "uint",
-        "double",
-        "bool",
-        "string",
-        "bytes",
-        "list",
-        "map",
-        "null_type",
-        "type",
-    }
+CEL_TYPE_NAMES = frozenset(
+    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
 )
+"""Identifiers that name CEL types (``type(x) == double``), not event fields."""
+# "event" is the whole event.
+_RESERVED = CEL_TYPE_NAMES | {"event"}
 
 
 def _ident(name: str) -> Fn:

@@ -43,8 +43,8 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, base_functions
 
-from datanexus.errors import ConfigError, TransformError
-from datanexus.pipeline.celfast import Fallback, compile_fast
+from datanexus.errors import ConfigError, MissingField, TransformError
+from datanexus.pipeline.celfast import CEL_TYPE_NAMES, Fallback, compile_fast
 
 __all__ = ["Expression", "OperandTypeError", "to_python"]
 
@@ -129,8 +129,9 @@ class Expression:
             ) from None
         started = time.perf_counter()
         try:
-            result = self._program.evaluate(activation)
+            result: Any = self._program.evaluate(activation)
         except CELEvalError as exc:
+            self._raise_missing(event)
             raise _failure(self.text, exc) from None
         except (TypeError, AttributeError) as exc:
             # cel-python lets some operand-type errors escape as Python errors.
@@ -140,8 +141,16 @@ class Expression:
         if time.perf_counter() - started > self._timeout_s:
             raise TransformError("UDF timeout")
         if isinstance(result, CELEvalError):
+            self._raise_missing(event)
             raise _failure(self.text, result)
         return to_python(result)
+
+    def _raise_missing(self, event: dict[str, Any]) -> None:
+        # DEC-1: a failure with a referenced field absent is a missing field, which a step
+        # with on_error = "skip" skips.
+        for name in self._names:
+            if name not in event and name not in self.macro_vars and name not in CEL_TYPE_NAMES:
+                raise MissingField(f"missing field {name!r} (in {self.text!r})")
 
     def test(self, event: dict[str, Any]) -> bool:
         """Evaluate a condition; a non-boolean result is a TransformError."""
