@@ -62,7 +62,8 @@ class StepOutput:
 
 class CompiledPipeline:
     """See the module docstring. ``counters`` accumulate over calls (step name → counts);
-    each :class:`StepOutput` has the counts of its own call."""
+    each :class:`StepOutput` has the counts of its own call. Not thread-safe: compile one
+    per worker (compiling is cheap; :meth:`PipelineSpec.compile` gives fresh counters)."""
 
     def __init__(self, spec: PipelineSpec, *, validator: Validator | None = None) -> None:
         self.spec = spec
