@@ -11,6 +11,7 @@ from datanexus.errors import (
     InvalidArgument,
     InvalidType,
     MigrationError,
+    MissingField,
     NotFound,
     PathNotAllowed,
     QueryError,
@@ -20,6 +21,7 @@ from datanexus.errors import (
     ServiceUnavailable,
     StorageError,
     StreamNotFound,
+    TransformError,
 )
 from datanexus.sketches import HyperLogLog, RollingAggregate, TDigest, WatermarkTracker
 
@@ -32,6 +34,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidType",
     "MigrationError",
+    "MissingField",
     "NotFound",
     "PathNotAllowed",
     "QueryError",
@@ -43,6 +46,7 @@ __all__ = [
     "StorageError",
     "StreamNotFound",
     "TDigest",
+    "TransformError",
     "WatermarkTracker",
     "WindowEngine",
     "WindowResult",

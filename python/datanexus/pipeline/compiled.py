@@ -20,6 +20,7 @@ counted as ``filtered``, not as an error.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CompiledPipeline", "DeadLetter", "StepOutput"]
 
+_log = logging.getLogger(__name__)
+
 Event = dict[str, Any]
 DeadLetter = tuple[Event, str, str]
 Validator = Callable[[Event], list[str]]
@@ -46,18 +49,21 @@ Validator = Callable[[Event], list[str]]
 class StepOutput:
     """The result of one :meth:`CompiledPipeline.process` call: the ``events`` that passed,
     the ``dead`` letters ``(event as received, step, reason)``, the number ``filtered``,
-    ``routed`` (destination → events) and this call's per-step ``counters``."""
+    ``routed`` (destination → events), this call's per-step ``counters`` and the number of
+    ``unroutable`` events (no route matched: they went to the alternate destination)."""
 
     events: list[Event] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     filtered: int = 0
     routed: dict[str, list[Event]] = field(default_factory=dict)
     counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    unroutable: int = 0
 
 
 class CompiledPipeline:
     """See the module docstring. ``counters`` accumulate over calls (step name → counts);
-    each :class:`StepOutput` has the counts of its own call."""
+    each :class:`StepOutput` has the counts of its own call. Not thread-safe: compile one
+    per worker (compiling is cheap; :meth:`PipelineSpec.compile` gives fresh counters)."""
 
     def __init__(self, spec: PipelineSpec, *, validator: Validator | None = None) -> None:
         self.spec = spec
@@ -80,7 +86,7 @@ class CompiledPipeline:
         self.deep_copy = any(p.depth > 1 for s in self.steps for p in s.written())
         self.time_path = parse_path(spec.settings.time_field, where="pipeline.time_field")
         self.router = _build_router(spec, ctx)
-        """Event → destinations, or ``None`` without routes."""
+        """Event → (destinations, matched), or ``None`` without routes."""
         self.counters: dict[str, StepCounters] = {s.name: s.counters for s in self.steps}
 
     def process(self, events: list[Event], *, now_ms: int) -> StepOutput:
@@ -94,7 +100,11 @@ class CompiledPipeline:
         passed, dead = out.events, out.dead
         for original in events:
             if validator is not None:
-                reasons = validator(original)
+                try:
+                    reasons = validator(original)
+                except Exception as exc:  # a validator bug must not stop the batch
+                    _log.exception("schema validator failed on an event")
+                    reasons = [f"validator failed: {type(exc).__name__}: {exc}"]
                 if reasons:
                     dead.append((original, "schema", "; ".join(reasons)))
                     continue
@@ -118,6 +128,16 @@ class CompiledPipeline:
                 except TransformError as exc:
                     counters.errors += 1
                     dead.append((original, step.name, exc.reason))
+                    failed = True
+                    break
+                except Exception as exc:
+                    # A bug rather than bad input; still the event is kept and the batch
+                    # goes on, and the log has the traceback.
+                    _log.exception("step %s failed unexpectedly", step.name)
+                    counters.errors += 1
+                    dead.append(
+                        (original, step.name, f"internal error: {type(exc).__name__}: {exc}")
+                    )
                     failed = True
                     break
                 if event is None:
@@ -145,10 +165,12 @@ class CompiledPipeline:
                 continue
             if router is not None:
                 try:
-                    destinations = router(event)
+                    destinations, matched = router(event)
                 except TransformError as exc:
                     dead.append((original, "route", exc.reason))
                     continue
+                if not matched:
+                    out.unroutable += 1
                 for d in destinations:
                     out.routed.setdefault(d, []).append(event)
             passed.append(event)
@@ -156,9 +178,11 @@ class CompiledPipeline:
         return out
 
 
-def _build_router(
-    spec: PipelineSpec, ctx: BuildContext
-) -> Callable[[Event], tuple[str, ...]] | None:
+Router = Callable[[Event], tuple[tuple[str, ...], bool]]
+
+
+def _build_router(spec: PipelineSpec, ctx: BuildContext) -> Router | None:
+    """Event → (destinations, whether a route matched); ``None`` without routes."""
     routing = spec.routing
     if not routing.routes:
         return None
@@ -172,11 +196,13 @@ def _build_router(
             alternate=routing.alternate,
         )
 
-        def by_topic(event: Event) -> tuple[str, ...]:
+        def by_topic(event: Event) -> tuple[tuple[str, ...], bool]:
             key = key_expr.evaluate(event)
             if not isinstance(key, str):
                 raise TransformError(f"routing key {routing.key!r} gave {key!r}, not a string")
-            return exchange.route(key)
+            missed = exchange.unroutable
+            destinations = exchange.route(key)
+            return destinations, exchange.unroutable == missed
 
         return by_topic
     rules = [
@@ -191,11 +217,11 @@ def _build_router(
     router = ContentRouter(rules)
     alternate = routing.alternate
 
-    def by_content(event: Event) -> tuple[str, ...]:
+    def by_content(event: Event) -> tuple[tuple[str, ...], bool]:
         result = router.route(event)
         if result.rule is None:
-            return (alternate,)
-        return expand(result.destination, groups)
+            return (alternate,), False
+        return expand(result.destination, groups), True
 
     return by_content
 

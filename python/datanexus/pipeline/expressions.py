@@ -132,11 +132,14 @@ class Expression:
         event to reject expressions that could only ever fail or be vacuous. Raises
         :class:`OperandTypeError` for a type error, TransformError otherwise."""
         activation: dict[str, Any] = {}
-        for name in self._names:
-            if name in event:
-                activation[name] = json_to_cel(event[name])
-        if self._event:
-            activation["event"] = json_to_cel(event)
+        try:
+            for name in self._names:
+                if name in event:
+                    activation[name] = json_to_cel(event[name])
+            if self._event:
+                activation["event"] = json_to_cel(event)
+        except (ValueError, OverflowError) as exc:  # an int past CEL's 64 bits
+            raise TransformError(f"expression {self.text!r}: {exc}") from None
         try:
             result = self._checker.evaluate(activation)
         except CELEvalError as exc:
@@ -168,8 +171,8 @@ def _first(exc: BaseException) -> str:
 
 def to_python(value: Any) -> Any:
     """CEL values (of either interpreter) → JSON values."""
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value
+    if value is None or type(value) in (bool, int, float, str):
+        return value  # exact types only: cel-python's IntType etc. subclass them
     if isinstance(value, datetime):
         utc = value.astimezone(UTC)
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

@@ -86,6 +86,9 @@ class FieldPath:
         (``meta.source`` on ``{}`` → ``{"meta": {"source": value}}``). Raises
         :class:`TransformError` when the way passes a null, a scalar, or a list index past
         the end."""
+        if len(self.segments) == 1:
+            event[self._first] = value  # type: ignore[index]
+            return
         parent = self._parent(event, create=True)
         last = self.segments[-1]
         if isinstance(last, int):

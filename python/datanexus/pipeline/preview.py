@@ -124,7 +124,7 @@ def preview(
 
         def route(event: Event) -> SampleResult:
             try:
-                return SampleResult("ok", event, destinations=router(event))
+                return SampleResult("ok", event, destinations=router(event)[0])
             except TransformError as exc:
                 return SampleResult("error", error=exc.reason)
 

@@ -137,6 +137,7 @@ destination = "declined"
         "declined": [events[1]],
         "dead-letter": [events[2]],
     }
+    assert out.unroutable == 1
 
 
 def test_topic_routing_in_pipeline(make_spec):
@@ -163,4 +164,26 @@ destination = "errors"
     ]
     out = spec.compile().process(events, now_ms=0)
     assert out.routed == {"europe": [events[0]], "errors": [events[0]], "unrouted": [events[1]]}
+    assert out.unroutable == 1
     assert out.dead[0][:2] == (events[2], "route")
+
+
+def test_unexpected_step_failure_is_a_dead_letter_not_a_crash(make_spec, caplog):
+    pipeline = make_spec(steps_toml('op = "cast"\nfield = "n"\nto = "int"')).compile()
+
+    def broken(event):
+        raise RuntimeError("bug")
+
+    pipeline.steps[0].apply = broken
+    events = [{"ts": 0, "n": "1"}]
+    out = pipeline.process(events, now_ms=0)
+    assert out.dead == [(events[0], "cast_0", "internal error: RuntimeError: bug")]
+    assert "cast_0 failed unexpectedly" in caplog.text
+
+
+def test_validator_failure_is_a_dead_letter(make_spec, caplog):
+    def validator(event):
+        raise KeyError("boom")
+
+    out = make_spec().compile(validator=validator).process([{"ts": 0}], now_ms=0)
+    assert out.dead == [({"ts": 0}, "schema", "validator failed: KeyError: 'boom'")]

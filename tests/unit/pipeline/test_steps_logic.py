@@ -168,3 +168,15 @@ def test_pipe17_udf_timeout_in_pipeline(make_spec):
     spec = dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, udf_timeout_ms=1))
     out = spec.compile().process([{"ts": 0, "l": list(range(40))}], now_ms=0)
     assert out.dead[0][1:] == ("derive_0", "UDF timeout")
+
+
+def test_dec1_missing_field_in_expression_is_skippable(make_spec):
+    events = [{"ts": 0, "a": 1}]
+    out = run(make_spec, events, 'op = "derive"\nfield = "x"\nexpr = "b + 1"')
+    assert out.dead == [(events[0], "derive_0", "missing field 'b' (in 'b + 1')")]
+    out = run(make_spec, events, 'op = "derive"\nfield = "x"\nexpr = "b + 1"\non_error = "skip"')
+    assert out.events == events
+    assert out.counters["derive_0"]["skipped"] == 1
+    # CEL's || absorbs the error of a missing operand when the other side decides.
+    out = run(make_spec, events, 'op = "derive"\nfield = "x"\nexpr = "b == 1 || a == 1"')
+    assert out.events[0]["x"] is True

@@ -83,3 +83,25 @@ def test_pipe14_linear_time_through_a_step(make_spec):
     out = pipeline.process([{"ts": 0, "s": "x" * 5000}], now_ms=0)
     assert time.perf_counter() - started < 0.05
     assert out.filtered == 1
+
+
+def test_regex_match_negate(make_spec):
+    events = [{"ts": 0, "ua": "Mozilla/5.0"}, {"ts": 0, "ua": "curl/8"}, {"ts": 0, "ua": None}]
+    step = 'op = "regex_match"\nfield = "ua"\npattern = "bot|curl"\nnegate = true'
+    out = run(make_spec, step, events)
+    assert out.events == [events[0], events[2]]
+
+
+def test_case_step(make_spec):
+    events = [{"ts": 0, "c": "eur"}, {"ts": 0, "c": None}, {"ts": 0, "c": 5}]
+    out = run(make_spec, 'op = "case"\nfield = "c"\nto = "upper"', events)
+    assert [e["c"] for e in out.events] == ["EUR", None]
+    assert out.dead == [(events[2], "case_0", "'c' is int, not a string")]
+
+
+def test_timestamp_zone_override(make_spec):
+    step = 'op = "timestamp"\nfield = "when"\ntime_zone = "America/New_York"'
+    out = run(make_spec, step, [{"ts": 0, "when": "2023-03-05 07:08"}])
+    assert out.events[0]["when"] == "2023-03-05T12:08:00.000Z"
+    with pytest.raises(ConfigError, match=r"transforms\[0\]\.time_zone: unknown time zone"):
+        make_spec(steps_toml('op = "timestamp"\nfield = "when"\ntime_zone = "Nowhere/City"'))
