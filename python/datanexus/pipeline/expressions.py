@@ -48,7 +48,7 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, base_functions
 
-from datanexus.errors import ConfigError, TransformError
+from datanexus.errors import ConfigError, MissingField, TransformError
 
 __all__ = ["Expression", "OperandTypeError", "to_python"]
 
@@ -59,6 +59,10 @@ _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _GLOBAL_ONLY = frozenset({"has", "dyn"})
 _KNOWN_FUNCTIONS = frozenset(k for k in base_functions if k[:1] != "_") | _MACROS | _GLOBAL_ONLY
 _ENV = celpy.Environment()
+CEL_TYPE_NAMES = frozenset(
+    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
+)
+"""Identifiers that name CEL types (``type(x) == double``), not event fields."""
 # cel-python logs each evaluation step at DEBUG and every failure at INFO/WARNING;
 # evaluation failures are already reported per event as TransformError.
 logging.getLogger("celpy").setLevel(logging.ERROR)
@@ -119,12 +123,21 @@ class Expression:
         try:
             result = self._program.execute(activation)
         except TypeError as exc:
+            self._raise_missing(event)
             raise OperandTypeError(f"expression {self.text!r} failed: {_first(exc)}") from None
         except (RuntimeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
+            self._raise_missing(event)
             raise TransformError(f"expression {self.text!r} failed: {_first(exc)}") from None
         if time.perf_counter() - started > self._timeout_s:
             raise TransformError("UDF timeout")
         return to_python(result)
+
+    def _raise_missing(self, event: dict[str, Any]) -> None:
+        # DEC-1: a failure with a referenced field absent is a missing field, which a step
+        # with on_error = "skip" skips.
+        for name in self._names:
+            if name not in event and name not in self.macro_vars and name not in CEL_TYPE_NAMES:
+                raise MissingField(f"missing field {name!r} (in {self.text!r})")
 
     def check_types(self, event: dict[str, Any]) -> Any:
         """Evaluate with cel-python, which refuses every operation across types

@@ -59,7 +59,7 @@ def reading(**kw):
         "id": "r1",
         "device": "d-7",
         "site": "Berlin-1",
-        "reading": {"temperature": 21.5, "humidity": 40, "battery": 0.9},
+        "reading": {"temperature": 21.5, "humidity": 40, "battery": 90.0},
     }
     return {**event, **kw}
 
@@ -167,15 +167,15 @@ def test_iot_example(specs):
         reading(
             id="r3",
             ts="14.11.2023 23:13:00",
-            reading={"temperature": None, "humidity": 40, "battery": 0.1},
+            reading={"temperature": None, "humidity": 40, "battery": 10.0},
         ),
         reading(
             id="r4",
             ts="14.11.2023 23:13:00",
-            reading={"temperature": 20.0, "humidity": 40, "battery": 0.1},
+            reading={"temperature": 20.0, "humidity": 40, "battery": 10.0},
         ),
         reading(id="r5", ts="sometime"),
-        reading(id="r6", reading={"temperature": 150.0, "humidity": 1, "battery": 1}),
+        reading(id="r6", reading={"temperature": 150.0, "humidity": 1, "battery": 100}),
     ]
     out = specs["iot"].compile().process(copy.deepcopy(events), now_ms=NOW)
     assert [e["id"] for e in out.events] == ["r1", "r2", "r4"]
@@ -184,7 +184,7 @@ def test_iot_example(specs):
     assert (first["reading_temperature"], first["reading_humidity"], first["reading_battery"]) == (
         21.5,
         40.0,
-        0.9,
+        90.0,
     )
     assert "reading" not in first
     assert type(first["reading_humidity"]) is float
