@@ -6,6 +6,13 @@ Modules here may import Bytewax; platform modules must not import this package.
 from __future__ import annotations
 
 from datanexus._native import ShardBatch, WindowEngine, WindowResult, WindowRouter
+from datanexus.stream.rollup import (
+    RollupRetraction,
+    canonical_series,
+    rollup_measures,
+    to_rollup_changes,
+    to_rollup_rows,
+)
 from datanexus.stream.sources import PartitionedSource, SourceBatch
 from datanexus.stream.window_aggregate import (
     DEFAULT_SHARDS,
@@ -17,6 +24,7 @@ from datanexus.stream.windows import Session, Sliding, Tumbling, Window
 __all__ = [
     "DEFAULT_SHARDS",
     "PartitionedSource",
+    "RollupRetraction",
     "Session",
     "ShardBatch",
     "Sliding",
@@ -27,5 +35,9 @@ __all__ = [
     "WindowEngine",
     "WindowResult",
     "WindowRouter",
+    "canonical_series",
+    "rollup_measures",
+    "to_rollup_changes",
+    "to_rollup_rows",
     "window_aggregate",
 ]
