@@ -6,6 +6,8 @@ Modules here may import Bytewax; platform modules must not import this package.
 from __future__ import annotations
 
 from datanexus._native import ShardBatch, WindowEngine, WindowResult, WindowRouter
+from datanexus.stream.dedup import Deduplicator, DedupOut, dedup, dedup_scope
+from datanexus.stream.dedup_keys import LocalSeenKeys, RedisSeenKeys, SeenKeys
 from datanexus.stream.rollup import (
     RollupRetraction,
     canonical_series,
@@ -23,8 +25,13 @@ from datanexus.stream.windows import Session, Sliding, Tumbling, Window
 
 __all__ = [
     "DEFAULT_SHARDS",
+    "DedupOut",
+    "Deduplicator",
+    "LocalSeenKeys",
     "PartitionedSource",
+    "RedisSeenKeys",
     "RollupRetraction",
+    "SeenKeys",
     "Session",
     "ShardBatch",
     "Sliding",
@@ -36,6 +43,8 @@ __all__ = [
     "WindowResult",
     "WindowRouter",
     "canonical_series",
+    "dedup",
+    "dedup_scope",
     "rollup_measures",
     "to_rollup_changes",
     "to_rollup_rows",
