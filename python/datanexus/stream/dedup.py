@@ -104,7 +104,8 @@ class Deduplicator:
         self.clock = clock
 
     def _identity(self, event: Any) -> Hashable | None:
-        if not isinstance(event, Mapping):
+        # `type is dict` first: the ABC check costs more than the lookup itself.
+        if type(event) is not dict and not isinstance(event, Mapping):
             return None
         value = event.get(self.key_field)
         tag = "k"
@@ -121,7 +122,7 @@ class Deduplicator:
         return (tag, kind.__name__, _canonical(value))
 
     def _content(self, event: Any) -> Hashable | None:
-        if not isinstance(event, Mapping):
+        if type(event) is not dict and not isinstance(event, Mapping):
             return None
         drop = self._drop
         payload = {k: v for k, v in event.items() if k not in drop}
@@ -141,12 +142,11 @@ class Deduplicator:
         # Every identity of an event is recorded, repeat or not, so that a later event
         # matching any of them is a repeat.
         verdicts = self.seen.admit([k for _, k in checks], self.clock())
-        repeat = [False] * len(events)
-        for (i, _), new in zip(checks, verdicts, strict=True):
-            if not new:
-                repeat[i] = True
-        kept = [e for e, r in zip(events, repeat, strict=True) if not r]
-        dups = [(e, DUPLICATE) for e, r in zip(events, repeat, strict=True) if r]
+        if all(verdicts):
+            return events, []
+        repeat = {i for (i, _), new in zip(checks, verdicts, strict=True) if not new}
+        kept = [e for i, e in enumerate(events) if i not in repeat]
+        dups = [(events[i], DUPLICATE) for i in sorted(repeat)]
         return kept, dups
 
 
