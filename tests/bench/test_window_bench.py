@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import tempfile
 import time
 from collections import defaultdict
@@ -33,8 +34,9 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 from datasketches import hll_sketch, kll_floats_sketch
 
-from datanexus import WindowResult
+from datanexus import HyperLogLog, TDigest, WindowResult
 from datanexus.stream import SourceBatch, Tumbling, window_aggregate
+from datanexus.stream.rollup import rollup_measures, to_rollup_rows
 
 START = 1_700_000_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -248,6 +250,66 @@ def test_sketches_fold_window(benchmark: Any, hundred_keys: list[dict[str, Any]]
         label="fold_window+datasketches",
         report=[f"fold_window dropped {len(events) - counted} of {len(events)} in-order events"],
     )
+
+
+# --- 2b. rollup measures: one field's store state (digest + hll + stats) ---------------
+ROLLUP_FIELDS = {"v": {"sum", "min", "max", "m2", "digest"}, "user": {"hll"}}
+
+
+def _rows(r: WindowResult) -> list[Any]:
+    return to_rollup_rows(
+        r, tenant="t", pipeline="p", group_by=("k",), granularity_ms=10_000, fields=ROLLUP_FIELDS
+    )
+
+
+@pytest.mark.benchmark(group="rollup measures (1 field digest+hll+stats)")
+def test_rollup_measures_ours(benchmark: Any, hundred_keys: list[dict[str, Any]]) -> None:
+    """The flow, as in the count+p50/p99+distinct case; turning the results into rows
+    (what the sink adds) is timed apart and reported."""
+    measures = rollup_measures(ROLLUP_FIELDS)
+    results = benchmark.pedantic(lambda: ours(hundred_keys, measures), rounds=2, iterations=1)
+    started = time.perf_counter()
+    rows = [row for r in results for row in _rows(r)]
+    elapsed = time.perf_counter() - started
+    assert sum(r.n for r in rows if r.metric == "*") == MILLION
+    assert all(r.digest is not None and r.m2 is not None for r in rows if r.metric == "v")
+    assert all(r.hll is not None for r in rows if r.metric == "user")
+    benchmark.extra_info.update(
+        items=MILLION,
+        role="ours",
+        report=[
+            f"to_rollup_rows: {len(results)} results -> {len(rows)} rows in "
+            f"{elapsed * 1e3:.0f} ms ({elapsed / len(results) * 1e6:.1f} us per window)"
+        ],
+    )
+
+
+@pytest.mark.benchmark(group="rollup measures (1 field digest+hll+stats)")
+def test_rollup_measures_fold_window(benchmark: Any, hundred_keys: list[dict[str, Any]]) -> None:
+    """The same state folded in Python: count, sum, min, max, Welford, our TDigest(100)
+    and HyperLogLog(12) fed one event at a time."""
+    events = frozen(with_datetimes(hundred_keys[:100_000]))
+
+    def build() -> list[Any]:
+        return [0, 0.0, math.inf, -math.inf, 0.0, 0.0, TDigest(100), HyperLogLog(12)]
+
+    def fold(acc: list[Any], e: dict[str, Any]) -> list[Any]:
+        x = e["v"]
+        acc[0] += 1
+        acc[1] += x
+        acc[2] = min(acc[2], x)
+        acc[3] = max(acc[3], x)
+        d = x - acc[4]
+        acc[4] += d / acc[0]
+        acc[5] += d * (x - acc[4])
+        acc[6].add(x)
+        acc[7].add(e["user"])
+        return acc
+
+    results = benchmark.pedantic(lambda: baseline(events, build, fold), rounds=1, iterations=1)
+    counted = sum(acc[0] for _, (_, acc) in results)
+    assert counted >= 0.99 * len(events)
+    benchmark.extra_info.update(items=len(events), role="anchor", label="fold_window+sketches")
 
 
 # --- 3/4. many keys, one event per key and window -------------------------------------

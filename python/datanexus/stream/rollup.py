@@ -104,26 +104,38 @@ def rollup_measures(
     return measures
 
 
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+# Series strings by (group-by, key, key types): a stream has few series and many windows.
+_SERIES: dict[tuple[object, ...], str] = {}
+_SERIES_LIMIT = 65_536
+
+
 def canonical_series(group_by: tuple[str, ...], key: tuple[object, ...]) -> str:
     """The series column: the group-by values as a JSON object with sorted keys,
     separators ``(",", ":")`` and ``ensure_ascii=False``; ``"{}"`` without group-by.
     A key of another length, or a NaN/±inf value (not JSON), raises InvalidArgument."""
+    # True == 1 == 1.0 as dict keys, yet they are three JSON values: the types are part
+    # of the cache key.
+    cache_key = (group_by, key, tuple(map(type, key)))
+    cached = _SERIES.get(cache_key)
+    if cached is not None:
+        return cached
     if len(group_by) != len(key):
         raise InvalidArgument(
             f"the result's key has {len(key)} values for the group-by fields {list(group_by)}"
         )
     try:
-        return json.dumps(
-            dict(zip(group_by, key, strict=True)),
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        )
+        text = _ENCODER.encode(dict(zip(group_by, key, strict=True)))
     except ValueError as e:
         raise InvalidArgument(
             f"group-by values {key!r} of {list(group_by)} are not JSON (NaN or ±inf): {e}"
         ) from None
+    if len(_SERIES) >= _SERIES_LIMIT:
+        _SERIES.clear()
+    _SERIES[cache_key] = text
+    return text
 
 
 class RollupRetraction(NamedTuple):
@@ -141,30 +153,65 @@ class RollupRetraction(NamedTuple):
     metrics: tuple[str, ...]
 
 
-def _float(value: object, where: str) -> float | None:
-    if value is None:
-        return None
+def _float(value: object, name: str) -> float | None:
+    if value is None or type(value) is float:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidType(f"{where}: expected a number, got {value!r}")
+        raise InvalidType(f"measure {name!r}: expected a number, got {value!r}")
     return float(value)
 
 
-def _image(value: object, where: str) -> bytes | None:
-    if value is None or isinstance(value, bytes):
+def _image(value: object, name: str) -> bytes | None:
+    if value is None or type(value) is bytes:
         return value
-    raise InvalidType(f"{where}: expected a sketch image (bytes), got {value!r}")
+    raise InvalidType(f"measure {name!r}: expected a sketch image (bytes), got {value!r}")
 
 
-def _count(values: Mapping[str, object], name: str) -> int:
-    if name not in values:
-        raise InvalidArgument(
-            f"the window result has no measure {name!r}: configure its engine with "
-            "rollup_measures(fields) for the same fields"
-        )
-    n = values[name]
-    if not isinstance(n, int) or isinstance(n, bool):
-        raise InvalidType(f"measure {name!r}: expected a count, got {n!r}")
-    return n
+def _count(value: object, name: str) -> int:
+    if type(value) is not int:
+        raise InvalidType(f"measure {name!r}: expected a count, got {value!r}")
+    return value
+
+
+_NEEDS_ORDER = ("sum", "min", "max", "mean", "m2", "digest", "hll")
+
+
+class _FieldPlan(NamedTuple):
+    """The reserved measure names of one field's row (None: not asked for)."""
+
+    field: str
+    n: str
+    sum: str | None
+    min: str | None
+    max: str | None
+    mean: str | None
+    m2: str | None
+    digest: str | None
+    hll: str | None
+
+
+_PLANS: dict[tuple[tuple[str, frozenset[str]], ...], tuple[_FieldPlan, ...]] = {}
+
+
+def _plan(fields: Mapping[str, Iterable[str]]) -> tuple[_FieldPlan, ...]:
+    """The names to read per field, computed once per distinct ``fields``."""
+    try:
+        key = tuple((f, frozenset(n)) for f, n in fields.items())
+    except (AttributeError, TypeError):
+        key = None
+    plan = _PLANS.get(key) if key is not None else None
+    if plan is not None:
+        return plan
+    plans = []
+    for field, needs in _check_fields(fields).items():
+        asked = {n: _name(field, n) for n in _NEEDS_ORDER if n in needs}
+        if "m2" in needs:
+            asked["mean"] = _name(field, "mean")
+        plans.append(_FieldPlan(field, _name(field, "count"), *map(asked.get, _NEEDS_ORDER)))
+    plan = tuple(plans)
+    if key is not None and len(_PLANS) < 1024:
+        _PLANS[key] = plan
+    return plan
 
 
 def to_rollup_rows(
@@ -182,47 +229,39 @@ def to_rollup_rows(
     min/max/mean/m2/digest/hll None when not asked for or without values). ``revision``
     is the result's. A retracted result raises InvalidArgument (use
     :func:`to_rollup_changes`); a result lacking a reserved measure raises
-    InvalidArgument naming it.
+    InvalidArgument naming it; a value of the wrong type raises InvalidType.
     """
     if result.retracted:
         raise InvalidArgument(
             "a retracted window has no rows; use to_rollup_changes to get the rows to delete"
         )
-    checked = _check_fields(fields)
+    plan = _plan(fields)
     series = canonical_series(group_by, result.key)
     values = result.values
     base = (tenant, pipeline, series, granularity_ms, result.start_ms, result.revision)
-    rows = [RollupRow(*base, _count(values, _EVENTS_COUNT), 0.0, metric=EVENTS_METRIC)]
-    for field, needs in checked.items():
-        n = _count(values, _name(field, "count"))
-
-        def get(need: str, field: str = field, needs: frozenset[str] = needs) -> object:
-            name = _name(field, need)
-            if need not in needs and not (need == "mean" and "m2" in needs):
-                return None
-            if name not in values:
-                raise InvalidArgument(
-                    f"the window result has no measure {name!r}: configure its engine "
-                    "with rollup_measures(fields) for the same fields"
+    try:
+        rows = [RollupRow(*base, _count(values[_EVENTS_COUNT], _EVENTS_COUNT), 0.0)]
+        for p in plan:
+            total = None if p.sum is None else _float(values[p.sum], p.sum)
+            rows.append(
+                RollupRow(
+                    *base,
+                    _count(values[p.n], p.n),
+                    0.0 if total is None else total,
+                    None if p.min is None else _float(values[p.min], p.min),
+                    None if p.max is None else _float(values[p.max], p.max),
+                    None if p.mean is None else _float(values[p.mean], p.mean),
+                    None if p.m2 is None else _float(values[p.m2], p.m2),
+                    None if p.digest is None else _image(values[p.digest], p.digest),
+                    None if p.hll is None else _image(values[p.hll], p.hll),
+                    p.field,
                 )
-            return values[name]
-
-        where = f"rollup field {field!r}"
-        total = _float(get("sum"), where)
-        rows.append(
-            RollupRow(
-                *base,
-                n,
-                0.0 if total is None else total,
-                min=_float(get("min"), where),
-                max=_float(get("max"), where),
-                mean=_float(get("mean"), where),
-                m2=_float(get("m2"), where),
-                digest=_image(get("digest"), where),
-                hll=_image(get("hll"), where),
-                metric=field,
             )
-        )
+    except KeyError as e:
+        raise InvalidArgument(
+            f"the window result has no measure {e.args[0]!r}: configure its engine with "
+            "rollup_measures(fields) for the same fields"
+        ) from None
     return rows
 
 

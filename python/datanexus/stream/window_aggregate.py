@@ -288,9 +288,11 @@ def window_aggregate(
     :class:`~datanexus.stream.PartitionedSource`) or raw JSON documents (bytes or str,
     parsed natively). ``window`` is :class:`Tumbling`, :class:`Sliding` or
     :class:`Session`; ``measures`` maps result names to ``count``, ``sum(f)``, ``min(f)``,
-    ``max(f)``, ``mean(f)``, ``stddev(f)``, ``pNN(f)``, ``distinct(f)`` or ``rate(f)``;
-    ``group_by`` names the key fields (missing → None); ``time_field`` holds epoch ms,
-    an RFC 3339 string or an aware datetime. The semantics are those of
+    ``max(f)``, ``mean(f)``, ``stddev(f)``, ``pNN(f)``, ``distinct(f)``, ``rate(f)``, or
+    the store's mergeable state ``count(f)``, ``m2(f)``, ``digest(f)``, ``hll(f)`` (see
+    :func:`datanexus.stream.rollup_measures`); ``group_by`` names the key fields
+    (missing → None); ``time_field`` holds epoch ms, an RFC 3339 string or an aware
+    datetime. The semantics are those of
     :class:`datanexus.WindowEngine`: windows emit once the watermark reaches their end,
     events within ``allowed_lateness`` of an emitted window amend it (``revision`` + 1),
     later ones go to ``late``, every open window emits at the end of input.
