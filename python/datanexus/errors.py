@@ -15,11 +15,16 @@ __all__ = [
     "IncompatibleSketches",
     "InvalidArgument",
     "InvalidType",
+    "IngestionPaused",
     "MigrationError",
+    "NotAuthenticated",
     "PathNotAllowed",
+    "PermissionDenied",
+    "RateLimited",
     "SchemaTooNew",
     "SerializationError",
     "ServiceUnavailable",
+    "TenantSuspended",
 ]
 
 
@@ -69,3 +74,34 @@ class MigrationError(DataNexusError, RuntimeError):
 
 class SchemaTooNew(MigrationError):
     """The database was migrated by a newer DataNexus than this one; refusing to start."""
+
+
+class NotAuthenticated(DataNexusError, PermissionError):
+    """No credential, or one that is unknown, malformed, revoked or expired (HTTP 401)."""
+
+
+class PermissionDenied(DataNexusError, PermissionError):
+    """A valid credential without the scope an action on a resource of its own tenant
+    needs (HTTP 403); the message names the scope."""
+
+
+class TenantSuspended(PermissionDenied):
+    """A write by a tenant that is suspended (read-only) or being deleted (HTTP 403)."""
+
+
+class RateLimited(DataNexusError):
+    """A quota is exhausted; ``retry_after`` is the whole number of seconds until it
+    admits the request again (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IngestionPaused(ServiceUnavailable):
+    """Ingestion refuses new events while its buffer or stream is over its threshold;
+    ``retry_after`` in whole seconds (HTTP 503)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
