@@ -13,17 +13,22 @@ __all__ = [
     "ConfigError",
     "DataNexusError",
     "IncompatibleSketches",
+    "IngestionPaused",
     "InvalidArgument",
     "InvalidType",
-    "IngestionPaused",
     "MigrationError",
     "NotAuthenticated",
+    "NotFound",
     "PathNotAllowed",
     "PermissionDenied",
+    "QueryError",
+    "QueryTimeout",
     "RateLimited",
     "SchemaTooNew",
     "SerializationError",
     "ServiceUnavailable",
+    "StorageError",
+    "StreamNotFound",
     "TenantSuspended",
 ]
 
@@ -105,3 +110,57 @@ class IngestionPaused(ServiceUnavailable):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class NotFound(DataNexusError, LookupError):
+    """A named thing the caller may not see: missing, or another tenant's (the two are
+    deliberately indistinguishable). HTTP 404."""
+
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class QueryError(InvalidArgument):
+    """Query text the engine refuses: a syntax error, a node, function, stream or field
+    outside the allow-list. HTTP 400 ``QUERY_INVALID``. ``position`` is the 0-based
+    character offset in the query text (None when the error concerns the whole query);
+    ``line`` and ``col`` are 1-based."""
+
+    code = "QUERY_INVALID"
+    http_status = 400
+
+    def __init__(
+        self, message: str, *, position: int | None = None, text: str | None = None
+    ) -> None:
+        self.position = position
+        self.line: int | None = None
+        self.col: int | None = None
+        if position is not None and text is not None:
+            before = text[:position]
+            self.line = before.count("\n") + 1
+            self.col = position - (before.rfind("\n") + 1) + 1
+            message = f"{message} (line {self.line}, column {self.col})"
+        super().__init__(message)
+
+
+class StreamNotFound(NotFound, QueryError):
+    """FROM names no pipeline of the tenant: unknown or another tenant's, the same error.
+    Both a :class:`QueryError` (the query is wrong) and a :class:`NotFound` (HTTP 404)."""
+
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class QueryTimeout(DataNexusError, TimeoutError):
+    """The query ran past its statement timeout; PostgreSQL cancelled it. HTTP 504."""
+
+    code = "QUERY_TIMEOUT"
+    http_status = 504
+
+
+class StorageError(ServiceUnavailable):
+    """The store failed while answering a query (connection lost, server error). HTTP
+    503; the caller may retry."""
+
+    code = "STORAGE_ERROR"
+    http_status = 503

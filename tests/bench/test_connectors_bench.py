@@ -78,11 +78,12 @@ def test_copy_upsert_executemany(benchmark: Any, pg: tuple[psycopg.Connection[An
     conn, schema = pg
     rows = [(*r[:4], r.window_start_ms, *r[5:]) for r in rollup_rows()]
     sql = (
-        f'INSERT INTO "{schema}".rollups AS r (tenant, pipeline, series, granularity_ms,'
-        " window_start, revision, count, sum, min, max, mean, m2, digest, hll)"
+        f'INSERT INTO "{schema}".rollups AS r (tenant_id, pipeline, series, granularity_ms,'
+        " window_start, revision, count, sum, min, max, mean, m2, digest, hll, metric)"
         " VALUES (%s, %s, %s, %s, timestamptz 'epoch' + %s * interval '1 millisecond',"
-        " %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (tenant, pipeline, series, granularity_ms, window_start) DO UPDATE"
+        " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (tenant_id, pipeline, granularity_ms, series, metric, window_start)"
+        " DO UPDATE"
         " SET revision = excluded.revision, count = excluded.count, sum = excluded.sum,"
         " min = excluded.min, max = excluded.max, mean = excluded.mean, m2 = excluded.m2,"
         " digest = excluded.digest, hll = excluded.hll WHERE excluded.revision > r.revision"

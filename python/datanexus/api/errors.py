@@ -60,7 +60,7 @@ _BY_NAME: dict[str, tuple[int, str]] = {
     "IngestionPaused": (503, "INGESTION_PAUSED"),
     "QueryTimeout": (504, "QUERY_TIMEOUT"),
     "QueryError": (400, "QUERY_INVALID"),
-    "StorageError": (503, "STORAGE_UNAVAILABLE"),
+    "StorageError": (503, "STORAGE_ERROR"),
     "CircuitOpen": (503, "SERVICE_UNAVAILABLE"),
     "ServiceUnavailable": (503, "SERVICE_UNAVAILABLE"),
     "PathNotAllowed": (400, "INVALID_ARGUMENT"),
@@ -71,7 +71,7 @@ _BY_NAME: dict[str, tuple[int, str]] = {
 }
 
 # Server-side conditions whose messages may name hosts or SQL: the client gets the code.
-_OPAQUE = {"STORAGE_UNAVAILABLE", "SERVICE_UNAVAILABLE"}
+_OPAQUE = {"STORAGE_ERROR", "SERVICE_UNAVAILABLE"}
 
 
 def map_error(error: BaseException, correlation_id: str) -> Mapped:
@@ -98,7 +98,7 @@ def map_error(error: BaseException, correlation_id: str) -> Mapped:
                     headers,
                 )
             details: dict[str, Any] = {}
-            for attr in ("position", "line", "column"):
+            for attr in ("position", "line", "col"):
                 value = getattr(error, attr, None)
                 if isinstance(value, int):
                     details[attr] = value

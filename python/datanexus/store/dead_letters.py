@@ -44,7 +44,7 @@ def insert_dead_letters(
         return 0
     cur.executemany(
         sql.SQL(
-            "INSERT INTO {} (tenant, source, partition, position, item, stage,"
+            "INSERT INTO {} (tenant_id, source, partition, position, item, stage,"
             " reason, error, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (source, partition, position, item) DO NOTHING"
         ).format(sql.Identifier(schema, "dead_letters")),

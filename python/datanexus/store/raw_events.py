@@ -32,7 +32,7 @@ class RawEvent(NamedTuple):
 
 
 _COLUMNS = (
-    ("tenant", "text"),
+    ("tenant_id", "text"),
     ("stream", "text"),
     ("id", "text"),
     ("ts_ms", "int8"),
@@ -49,10 +49,10 @@ def insert_raw_events(cur: psycopg.Cursor[Any], schema: str, events: Sequence[Ra
     copy_into_staging(cur, _STAGE, _COLUMNS, events)
     cur.execute(
         sql.SQL(
-            "INSERT INTO {t} (tenant, stream, id, ts, seq, payload)"
-            " SELECT tenant, stream, id,"
+            "INSERT INTO {t} (tenant_id, stream, id, ts, seq, payload)"
+            " SELECT tenant_id, stream, id,"
             "  timestamptz 'epoch' + ts_ms * interval '1 millisecond', seq, payload::jsonb"
-            " FROM {s} ON CONFLICT (tenant, stream, id) DO NOTHING"
+            " FROM {s} ON CONFLICT (tenant_id, stream, ts, id) DO NOTHING"
         ).format(t=sql.Identifier(schema, "raw_events"), s=sql.Identifier(_STAGE))
     )
     return max(cur.rowcount, 0)

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg import sql
 
+from datanexus.store.levels import Level, read_levels
 from datanexus.store.progress import Progress, record_progress
 from datanexus.store.staging import copy_into_staging
 
@@ -41,10 +42,12 @@ class RollupRow(NamedTuple):
     m2: float | None = None
     digest: bytes | None = None
     hll: bytes | None = None
+    metric: str = "*"
+    """The measured event field, or ``"*"`` for the row counting the window's events."""
 
 
 ROLLUP_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("tenant", "text"),
+    ("tenant_id", "text"),
     ("pipeline", "text"),
     ("series", "text"),
     ("granularity_ms", "int8"),
@@ -58,26 +61,32 @@ ROLLUP_COLUMNS: tuple[tuple[str, str], ...] = (
     ("m2", "float8"),
     ("digest", "bytea"),
     ("hll", "bytea"),
+    ("metric", "text"),
 )
 
-_KEY = ("tenant", "pipeline", "series", "granularity_ms", "window_start")
+_KEY = ("tenant_id", "pipeline", "granularity_ms", "series", "metric", "window_start")
 _VALUES = ("revision", "count", "sum", "min", "max", "mean", "m2", "digest", "hll")
 _STAGE = "_dn_stage_rollups"
+_RETURNED = ("tenant_id", "pipeline", "series", "metric", "granularity_ms", "window_start")
 
 
-def _upsert(schema: str) -> sql.Composed:
-    target_cols = sql.SQL(", ").join(sql.Identifier(c) for c in (*_KEY, *_VALUES))
+def _upsert(schema: str, *, log_invalidations: bool) -> sql.Composed:
+    """The upsert from staging; with ``log_invalidations`` it also appends, in the same
+    statement, the coarse buckets of rows it really wrote below a level's watermark to
+    ``rollup_invalidations`` (STORE-6) and returns the written count as a row."""
+    columns = ("tenant_id", "pipeline", "series", "granularity_ms", "metric", "window_start")
+    target_cols = sql.SQL(", ").join(sql.Identifier(c) for c in (*columns, *_VALUES))
+    stage_cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns[:5])
     key = sql.SQL(", ").join(sql.Identifier(c) for c in _KEY)
-    stage_key = sql.SQL(", ").join(sql.Identifier(c) for c in _KEY[:4])
     values = sql.SQL(", ").join(sql.Identifier(c) for c in _VALUES)
     updates = sql.SQL(", ").join(
         sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in _VALUES
     )
     # Epoch ms to timestamptz by interval arithmetic: exact, unlike to_timestamp(float).
-    # Rows arrive de-duplicated (see _highest_revisions): no sort of the wide rows here.
-    return sql.SQL(
+    # Rows arrive de-duplicated (see _highest_revisions): an upsert may not touch a row twice.
+    upsert = sql.SQL(
         "INSERT INTO {table} AS r ({target_cols})"
-        " SELECT {stage_key},"
+        " SELECT {stage_cols},"
         "  timestamptz 'epoch' + window_start_ms * interval '1 millisecond', {values}"
         " FROM {stage}"
         " ON CONFLICT ({key}) DO UPDATE SET {updates}, written_at = now()"
@@ -85,35 +94,79 @@ def _upsert(schema: str) -> sql.Composed:
     ).format(
         table=sql.Identifier(schema, "rollups"),
         target_cols=target_cols,
-        stage_key=stage_key,
+        stage_cols=stage_cols,
         values=values,
         stage=sql.Identifier(_STAGE),
         key=key,
         updates=updates,
     )
+    if not log_invalidations:
+        return upsert
+    # The bucket of a coarse level containing window_start, aligned on the epoch (UTC).
+    return sql.SQL(
+        "WITH up AS ({upsert} RETURNING {returned}),"
+        " inv AS (INSERT INTO {inv} (tenant_id, pipeline, series, metric, granularity_ms,"
+        "  bucket_start, bucket_end)"
+        "  SELECT DISTINCT b.tenant_id, b.pipeline, b.series, b.metric, b.granularity_ms,"
+        "   b.bucket_start, b.bucket_start + b.granularity_ms * interval '1 millisecond'"
+        "  FROM (SELECT up.tenant_id, up.pipeline, up.series, up.metric, l.granularity_ms,"
+        "    timestamptz 'epoch' + floor(extract(epoch FROM up.window_start) * 1000"
+        "     / l.granularity_ms) * l.granularity_ms * interval '1 millisecond'"
+        "     AS bucket_start"
+        "   FROM up JOIN {levels} AS l ON l.source_granularity_ms = up.granularity_ms"
+        "    AND up.window_start < l.watermark) AS b)"
+        " SELECT count(*) FROM up"
+    ).format(
+        upsert=upsert,
+        returned=sql.SQL(", ").join(sql.Identifier(c) for c in _RETURNED),
+        inv=sql.Identifier(schema, "rollup_invalidations"),
+        levels=sql.Identifier(schema, "compaction_levels"),
+    )
+
+
+def _natural_key(r: RollupRow) -> tuple[object, ...]:
+    return (r.tenant, r.pipeline, r.series, r.granularity_ms, r.window_start_ms, r.metric)
 
 
 def _highest_revisions(rows: Sequence[RollupRow]) -> Sequence[RollupRow]:
     """``rows`` with one row per natural key, the highest revision (the first of equals):
     an upsert may not touch a row twice. The common case, no duplicates, costs one set."""
-    keys = {r[:5] for r in rows}
+    keys = {_natural_key(r) for r in rows}
     if len(keys) == len(rows):
         return rows
     best: dict[tuple[object, ...], RollupRow] = {}
     for r in rows:
-        key = r[:5]
+        key = _natural_key(r)
         if key not in best or r.revision > best[key].revision:
             best[key] = r
     return list(best.values())
 
 
+def _below_watermark(levels: Sequence[Level], rows: Sequence[RollupRow]) -> bool:
+    """Whether any row is a source row of a level at or below that level's watermark."""
+    marks = {lv.source_ms: lv.watermark_ms for lv in levels if lv.watermark_ms is not None}
+    if not marks:
+        return False
+    return any(
+        (mark := marks.get(r.granularity_ms)) is not None and r.window_start_ms < mark for r in rows
+    )
+
+
 def upsert_rollups(cur: psycopg.Cursor[Any], schema: str, rows: Sequence[RollupRow]) -> int:
     """The upsert alone, inside the caller's transaction; returns rows inserted or
-    replaced."""
+    replaced. Rows of a bucket already compacted (below its level's watermark) also log
+    that bucket in ``rollup_invalidations``, in this transaction, for the next compaction.
+    """
     if not rows:
         return 0
-    copy_into_staging(cur, _STAGE, ROLLUP_COLUMNS, _highest_revisions(rows))
-    cur.execute(_upsert(schema))
+    levels = read_levels(cur, schema)
+    rows = _highest_revisions(rows)
+    copy_into_staging(cur, _STAGE, ROLLUP_COLUMNS, rows)
+    if _below_watermark(levels, rows):
+        cur.execute(_upsert(schema, log_invalidations=True))
+        found = cur.fetchone()
+        return int(found[0]) if found else 0
+    cur.execute(_upsert(schema, log_invalidations=False))
     return max(cur.rowcount, 0)
 
 
