@@ -23,9 +23,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from datanexus.api.errors import envelope, map_error
 from datanexus.api.ingest import Ingestor
 from datanexus.api.metrics import ApiMetrics
+from datanexus.api import live
 from datanexus.api.middleware import RequestContext
 from datanexus.api.ratelimit import Gcra, SlidingWindow
-from datanexus.api.routes import admin, health, ingest
+from datanexus.api.routes import admin, health, ingest, query
 from datanexus.api.settings import ApiSettings
 from datanexus.api.state import ApiState
 from datanexus.api.tracing import current_correlation_id
@@ -141,8 +142,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(admin.router)
-    from datanexus.api import live
-
+    app.include_router(query.router)
     app.include_router(live.router)
     app.add_middleware(RequestContext, settings=settings, metrics=metrics)
     return app

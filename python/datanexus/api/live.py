@@ -43,6 +43,7 @@ from datanexus.api.scopes import has_scope
 from datanexus.api.state import ApiState
 from datanexus.connectors.redis_live import channel_name
 from datanexus.errors import DataNexusError, InvalidArgument
+from datanexus.store.tenancy import tenant_scope
 
 __all__ = ["router"]
 
@@ -109,16 +110,13 @@ class _Session:
 
 
 async def _pipeline_known(state: ApiState, tenant: str, pipeline: str) -> bool:
-    """True when the tenant's catalog has ``pipeline`` (or when there is no catalog table
-    yet, in which case the tenant-scoped channel is all there is)."""
+    """True when the tenant's catalog has ``pipeline``."""
 
     def run(conn: psycopg.Connection[Any]) -> bool:
-        row = conn.execute("SELECT to_regclass('pipelines') IS NOT NULL").fetchone()
-        if not row or not row[0]:
-            return True
-        return conn.execute(
-            "SELECT 1 FROM pipelines WHERE tenant_id = %s AND name = %s", (tenant, pipeline)
-        ).fetchone() is not None
+        with tenant_scope(conn, tenant):
+            return conn.execute(
+                "SELECT 1 FROM pipelines WHERE tenant_id = %s AND name = %s", (tenant, pipeline)
+            ).fetchone() is not None
 
     return await state.db(run)
 

@@ -107,3 +107,16 @@ def tenant_b(admin_conn: psycopg.Connection[Any], api_schema: str) -> Tenant:
 @pytest.fixture
 def operator(admin_conn: psycopg.Connection[Any], api_schema: str) -> Tenant:
     return Tenant(admin_conn, api_schema, platform=True)
+
+
+def add_pipeline(
+    conn: psycopg.Connection[Any], schema: str, tenant: str, name: str, dims: list[str]
+) -> None:
+    """A catalog row (as the flow upserts it at start)."""
+    from psycopg.types.json import Jsonb
+
+    conn.execute(
+        f'INSERT INTO "{schema}".pipelines (tenant_id, name, spec, dims, metrics)'
+        " VALUES (%s, %s, %s, %s, %s)",
+        (tenant, name, "# test spec", dims, Jsonb({"latency_ms": ["sum", "min", "max"]})),
+    )
