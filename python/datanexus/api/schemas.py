@@ -26,5 +26,5 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorEnvelope, "description": "error envelope"} for s in statuses}
 
 
-AUTH_ERRORS = _errors(400, 401, 403, 404, 415, 422, 429, 500, 503)
+AUTH_ERRORS = _errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503, 504)
 OPEN_ERRORS = _errors(500, 503)

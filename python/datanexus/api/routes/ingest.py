@@ -51,7 +51,7 @@ _BODY_DOC: dict[str, Any] = {
     response_model=IngestResult,
     status_code=202,
     responses={200: {"model": IngestResult}, 207: {"model": IngestResult},
-               413: AUTH_ERRORS[400]},
+               },
     openapi_extra=_BODY_DOC,
 )
 async def ingest_events(
