@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures imported from api_helpers are requested by parameter name)
 """API-9 and API-10 sweep, generated from the OpenAPI document: every route (and the
 WebSocket) called with tenant B's key on tenant A's ids.
 
@@ -20,8 +21,6 @@ from typing import Any
 import psycopg
 import redis
 from fastapi.testclient import TestClient
-
-from datanexus.api import create_app
 from tests.integration.api.api_helpers import (  # noqa: F401  (fixtures)
     Tenant,
     add_pipeline,
@@ -35,6 +34,8 @@ from tests.integration.api.api_helpers import (  # noqa: F401  (fixtures)
     tenant_b,
 )
 from tests.integration.conftest import database_url, redis_url  # noqa: F401
+
+from datanexus.api import create_app
 
 EXPECTED: dict[tuple[str, str], tuple[str, int]] = {
     ("GET", "/health"): ("open", 200),
@@ -94,8 +95,13 @@ def _a_state(client: TestClient, a: Tenant, redis_url: str, prefix: str) -> Any:
 
 
 def test_api9_every_route_with_tenant_b_key_on_tenant_a_ids(
-    client: TestClient, tenant_a: Tenant, tenant_b: Tenant,
-    admin_conn: psycopg.Connection[Any], api_schema: str, redis_url: str, prefix: str,
+    client: TestClient,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    admin_conn: psycopg.Connection[Any],
+    api_schema: str,
+    redis_url: str,
+    prefix: str,
 ) -> None:
     add_pipeline(admin_conn, api_schema, tenant_a.id, "web", ["region"])
     a_team = client.post("/v1/teams", json={"team_id": "ops"}, headers=tenant_a.headers)
@@ -114,25 +120,37 @@ def test_api9_every_route_with_tenant_b_key_on_tenant_a_ids(
         kind, status = EXPECTED[(method, path)]
         url = path.format(**{k: v for k, v in ids.items() if "{" + k + "}" in path})
         body = BODIES.get((method, path))
-        r = client.request(method, url, content=None if body is None else json.dumps(body),
-                           headers={**tenant_b.headers, "Content-Type": "application/json"})
+        r = client.request(
+            method,
+            url,
+            content=None if body is None else json.dumps(body),
+            headers={**tenant_b.headers, "Content-Type": "application/json"},
+        )
         assert r.status_code == status, (method, path, r.status_code, r.text)
         if kind == "404":
             assert r.json()["error"]["code"] == "NOT_FOUND"
             # Same answer as for an id nobody has.
-            ghost = {"key_id": "key_" + "0" * 16, "tenant_id": "ghost-tenant",
-                     "stream": "ghost", "name": "ghost"}
+            ghost = {
+                "key_id": "key_" + "0" * 16,
+                "tenant_id": "ghost-tenant",
+                "stream": "ghost",
+                "name": "ghost",
+            }
             ghost_url = path.format(**{k: v for k, v in ghost.items() if "{" + k + "}" in path})
             ghost_body = body
             if path == "/v1/query":
                 ghost_body = {"query": "SELECT count() FROM ghost"}
-            g = client.request(method, ghost_url,
-                               content=None if ghost_body is None else json.dumps(ghost_body),
-                               headers={**tenant_b.headers, "Content-Type": "application/json"})
+            g = client.request(
+                method,
+                ghost_url,
+                content=None if ghost_body is None else json.dumps(ghost_body),
+                headers={**tenant_b.headers, "Content-Type": "application/json"},
+            )
             assert g.status_code == 404, (method, path)
         if kind == "own" and method == "GET":
             text = r.text
-            assert a_key_id not in text and tenant_a.id not in text, (method, path)
+            assert a_key_id not in text, (method, path)
+            assert tenant_a.id not in text, (method, path)
 
     # The WebSocket: B subscribing to A's pipeline answers like a missing pipeline.
     with client.websocket_connect("/v1/live", headers=tenant_b.headers) as ws:
@@ -156,19 +174,26 @@ def test_api10_underscore_keys_refused_on_every_json_route(
         if "requestBody" not in op or (method, path) not in BODIES:
             assert "requestBody" not in op or (method, path) in BODIES, (method, path)
             continue
-        url = path.format(stream="web", key_id="key_" + "0" * 16, tenant_id=tenant_a.id,
-                          name="web")
+        url = path.format(stream="web", key_id="key_" + "0" * 16, tenant_id=tenant_a.id, name="web")
         body = BODIES[(method, path)]
         poisoned = (
             [*body, {"ts": 1, "a": {"b": [{"__proto__": 1}]}}]
             if isinstance(body, list)
-            else [{**body, "__class__": "x"}, {**body, "_admin": True},
-                  {**body, "meta": {"deep": [{"_x": 1}]}}]
+            else [
+                {**body, "__class__": "x"},
+                {**body, "_admin": True},
+                {**body, "meta": {"deep": [{"_x": 1}]}},
+            ]
         )
-        for bad in (poisoned if isinstance(poisoned, list) and not isinstance(body, list)
-                    else [poisoned]):
-            r = client.request(method, url, content=json.dumps(bad),
-                               headers={**tenant_a.headers, "Content-Type": "application/json"})
+        for bad in (
+            poisoned if isinstance(poisoned, list) and not isinstance(body, list) else [poisoned]
+        ):
+            r = client.request(
+                method,
+                url,
+                content=json.dumps(bad),
+                headers={**tenant_a.headers, "Content-Type": "application/json"},
+            )
             assert r.status_code == 422, (method, path, bad, r.text)
             checked += 1
     assert checked >= 5
@@ -178,7 +203,10 @@ def test_api10_underscore_keys_refused_on_every_json_route(
 
 
 def test_api12_quota_shared_by_two_keys_of_one_tenant(
-    database_url: str, redis_url: str, api_schema: str, prefix: str,  # noqa: F811
+    database_url: str,
+    redis_url: str,
+    api_schema: str,
+    prefix: str,
     tenant_a: Tenant,
 ) -> None:
     from tests.integration.api.api_helpers import make_settings
@@ -186,6 +214,8 @@ def test_api12_quota_shared_by_two_keys_of_one_tenant(
     other = tenant_a.key_with("tenant:read:*")
     settings = make_settings(database_url, redis_url, api_schema, prefix, rate_limit_requests=4)
     with TestClient(create_app(settings)) as c:
-        codes = [c.get("/v1/tenant", headers=auth(k)).status_code
-                 for k in (tenant_a.key, other, tenant_a.key, other, other, tenant_a.key)]
+        codes = [
+            c.get("/v1/tenant", headers=auth(k)).status_code
+            for k in (tenant_a.key, other, tenant_a.key, other, other, tenant_a.key)
+        ]
     assert codes == [200, 200, 200, 200, 429, 429]

@@ -20,10 +20,10 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from datanexus.api import live
 from datanexus.api.errors import envelope, map_error
 from datanexus.api.ingest import Ingestor
 from datanexus.api.metrics import ApiMetrics
-from datanexus.api import live
 from datanexus.api.middleware import RequestContext
 from datanexus.api.ratelimit import Gcra, SlidingWindow
 from datanexus.api.routes import admin, health, ingest, query
@@ -52,8 +52,11 @@ _HTTP_CODES = {
 def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
     # Only where and what: pydantic's "input" and "ctx" echo caller data back.
     return [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
-         "type": str(e.get("type", ""))}
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in error.errors()
     ][:50]
 
@@ -62,8 +65,11 @@ def _install_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
         return JSONResponse(
-            envelope("VALIDATION_FAILED", "request does not match the schema",
-                     {"errors": _validation_details(error)}),
+            envelope(
+                "VALIDATION_FAILED",
+                "request does not match the schema",
+                {"errors": _validation_details(error)},
+            ),
             status_code=422,
         )
 
@@ -72,7 +78,8 @@ def _install_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(error.status_code, "HTTP_ERROR")
         message = error.detail if isinstance(error.detail, str) else code.lower()
         return JSONResponse(
-            envelope(code, message, {}), status_code=error.status_code,
+            envelope(code, message, {}),
+            status_code=error.status_code,
             headers=dict(error.headers or {}),
         )
 
@@ -82,7 +89,8 @@ def _install_handlers(app: FastAPI) -> None:
             log.warning("%s: %s", mapped.code, error)
         return JSONResponse(
             envelope(mapped.code, mapped.message, mapped.details),
-            status_code=mapped.status, headers=mapped.headers,
+            status_code=mapped.status,
+            headers=mapped.headers,
         )
 
     from datanexus.errors import DataNexusError
@@ -113,11 +121,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
             settings.redis_url, socket_timeout=5, socket_connect_timeout=5
         )
         state.limiter = SlidingWindow(
-            state.redis, limit=settings.rate_limit_requests,
-            window_s=settings.rate_limit_window_s, prefix=f"{settings.key_prefix}:rl",
+            state.redis,
+            limit=settings.rate_limit_requests,
+            window_s=settings.rate_limit_window_s,
+            prefix=f"{settings.key_prefix}:rl",
         )
         state.gcra = Gcra(
-            state.redis, rate_per_s=settings.event_rate_per_s, burst=settings.event_burst,
+            state.redis,
+            rate_per_s=settings.event_rate_per_s,
+            burst=settings.event_burst,
             prefix=f"{settings.key_prefix}:gcra",
         )
         state.ingest = Ingestor(settings, metrics, state.redis)
@@ -158,6 +170,11 @@ def serve(settings: ApiSettings) -> None:
     app = create_app(settings)
     configure_logging()
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=None,
-        proxy_headers=False, server_header=False, ws="websockets-sansio",
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+        ws="websockets-sansio",
     )

@@ -23,6 +23,7 @@ buffered (called at shutdown).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -40,7 +41,6 @@ from anyio import to_thread
 
 from datanexus.api.errors import ApiError
 from datanexus.api.metrics import ApiMetrics
-from datanexus.api.models import underscore_key_path
 from datanexus.api.settings import ApiSettings
 from datanexus.connectors.idempotency import canonical_json, idempotency_key
 from datanexus.connectors.publishers import RedisStreamPublisher
@@ -94,7 +94,9 @@ def decode_body(body: bytes, content_type: str, content_encoding: str, limit: in
                         rows.append(_loads(line))
                     except ValueError as error:
                         raise ApiError(
-                            400, "INVALID_BODY", f"NDJSON line {number}: {error}",
+                            400,
+                            "INVALID_BODY",
+                            f"NDJSON line {number}: {error}",
                             {"line": number},
                         ) from None
             return rows
@@ -236,14 +238,17 @@ class Ingestor:
         await to_thread.run_sync(publisher.publish, batch.events)
         self.metrics.events.labels(stage="published").inc(len(batch.events))
 
-    async def submit(self, tenant: str, stream: str, events: list[dict[str, Any]], wait: bool) -> None:
+    async def submit(
+        self, tenant: str, stream: str, events: list[dict[str, Any]], wait: bool
+    ) -> None:
         """Buffer (or with ``wait`` publish) ``events``; :class:`IngestionPaused` when a
         gate is closed, :class:`ServiceUnavailable` when Redis cannot take them."""
         retry = self.settings.retry_after_s
         if self._buffer_gate.update(self.pending + len(events)):
             raise IngestionPaused(
                 f"ingestion buffer holds {self.pending} events (limit "
-                f"{self.settings.buffer_max_events}); retry later", retry
+                f"{self.settings.buffer_max_events}); retry later",
+                retry,
             )
         key = stream_key(self.settings.stream_prefix, tenant, stream)
         try:
@@ -254,7 +259,8 @@ class Ingestor:
         if gate.update(length):
             raise IngestionPaused(
                 f"stream {stream!r} holds {length} unprocessed events (limit "
-                f"{self.settings.stream_max_length}); retry later", retry
+                f"{self.settings.stream_max_length}); retry later",
+                retry,
             )
         batch = _Batch(key, events)
         if wait:
@@ -277,8 +283,12 @@ class Ingestor:
                     break
                 except (redis.RedisError, OSError) as error:
                     attempt += 1
-                    log.warning("publishing %d events failed (attempt %d): %s",
-                                len(batch.events), attempt, error)
+                    log.warning(
+                        "publishing %d events failed (attempt %d): %s",
+                        len(batch.events),
+                        attempt,
+                        error,
+                    )
                     await asyncio.sleep(backoff.pause(attempt, self._rng))
             self.pending -= len(batch.events)
             self._queue.task_done()
@@ -292,10 +302,8 @@ class Ingestor:
             log.error("shutdown with %d events not yet published", self.pending)
         if self._worker is not None:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-            except asyncio.CancelledError:
-                pass
         for publisher in self._publishers.values():
             publisher.close()
         self._publishers.clear()

@@ -136,12 +136,21 @@ def create_tenant_with_admin_key(
         except psycopg.errors.UniqueViolation:
             raise InvalidArgument(f"tenant {tenant!r} already exists") from None
         key_id, key = create_key(
-            conn, schema, tenant, PLATFORM_SCOPES if platform_admin else ADMIN_SCOPES,
+            conn,
+            schema,
+            tenant,
+            PLATFORM_SCOPES if platform_admin else ADMIN_SCOPES,
             name="bootstrap admin",
         )
         audit(
-            conn, schema, tenant=tenant, actor_tenant=tenant, actor_key=None,
-            action="tenant.create", target=tenant, details={"key_id": key_id},
+            conn,
+            schema,
+            tenant=tenant,
+            actor_tenant=tenant,
+            actor_key=None,
+            action="tenant.create",
+            target=tenant,
+            details={"key_id": key_id},
         )
     return key
 

@@ -97,8 +97,11 @@ class _Session:
                 return
             self.state.metrics.live_dropped.inc()
         self.pending[slot] = {
-            "type": "update", "subscription": sub.id, "key": key,
-            "revision": revision, "value": message.get("value"),
+            "type": "update",
+            "subscription": sub.id,
+            "key": key,
+            "revision": revision,
+            "value": message.get("value"),
         }
         self.wake.set()
 
@@ -114,9 +117,12 @@ async def _pipeline_known(state: ApiState, tenant: str, pipeline: str) -> bool:
 
     def run(conn: psycopg.Connection[Any]) -> bool:
         with tenant_scope(conn, tenant):
-            return conn.execute(
-                "SELECT 1 FROM pipelines WHERE tenant_id = %s AND name = %s", (tenant, pipeline)
-            ).fetchone() is not None
+            return (
+                conn.execute(
+                    "SELECT 1 FROM pipelines WHERE tenant_id = %s AND name = %s", (tenant, pipeline)
+                ).fetchone()
+                is not None
+            )
 
     return await state.db(run)
 
@@ -170,7 +176,7 @@ async def live(socket: WebSocket) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         with contextlib.suppress(redis.RedisError, OSError):
-            await session.pubsub.aclose()
+            await session.pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def _commands(session: _Session) -> None:
@@ -198,15 +204,18 @@ async def _commands(session: _Session) -> None:
         cursor = message.get("cursor") or {}
         prefix = filt.get("key_prefix", "") if isinstance(filt, dict) else None
         if (
-            not isinstance(sub_id, str) or not isinstance(pipeline, str)
-            or not isinstance(prefix, str) or not isinstance(cursor, dict)
+            not isinstance(sub_id, str)
+            or not isinstance(pipeline, str)
+            or not isinstance(prefix, str)
+            or not isinstance(cursor, dict)
             or set(message) - {"type", "id", "pipeline", "filter", "cursor"}
             or (isinstance(filt, dict) and set(filt) - {"key_prefix"})
         ):
             await session.error(
                 "INVALID_MESSAGE",
                 "subscribe needs id and pipeline (strings); optional filter {key_prefix} "
-                "and cursor {key: revision}", sub_id if isinstance(sub_id, str) else None,
+                "and cursor {key: revision}",
+                sub_id if isinstance(sub_id, str) else None,
             )
             continue
         if sub_id in session.subs:
@@ -215,7 +224,8 @@ async def _commands(session: _Session) -> None:
         if len(session.subs) >= settings.live_max_subscriptions:
             await session.error(
                 "LIMIT_EXCEEDED",
-                f"at most {settings.live_max_subscriptions} subscriptions per connection", sub_id,
+                f"at most {settings.live_max_subscriptions} subscriptions per connection",
+                sub_id,
             )
             continue
         try:

@@ -33,8 +33,10 @@ _SECRET_TEXT = [
     (re.compile(r"dnx_[0-9a-f]{64}"), "dnx_[REDACTED]"),
     (re.compile(r"(?i)(bearer\s+)[^\s,;\"']+"), r"\1[REDACTED]"),
     (re.compile(r"(://[^:/@\s]*:)[^@\s]*@"), r"\1***@"),
-    (re.compile(r"(?i)\b(pass(?:word)?|pwd|secret|token|api[_-]?key)(\s*[=:]\s*)[^\s,;\"']+"),
-     r"\1\2[REDACTED]"),
+    (
+        re.compile(r"(?i)\b(pass(?:word)?|pwd|secret|token|api[_-]?key)(\s*[=:]\s*)[^\s,;\"']+"),
+        r"\1\2[REDACTED]",
+    ),
 ]
 _ROOT = "datanexus"
 _buffer: logging.handlers.MemoryHandler | None = None

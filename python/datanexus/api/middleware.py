@@ -37,10 +37,14 @@ __all__ = ["RequestContext", "ratelimit_headers"]
 
 log = logging.getLogger(__name__)
 
-_ALLOWED_HEADERS = "authorization, content-type, content-encoding, x-api-key, " \
+_ALLOWED_HEADERS = (
+    "authorization, content-type, content-encoding, x-api-key, "
     "x-correlation-id, traceparent, tracestate"
-_EXPOSED = "x-correlation-id, traceparent, retry-after, ratelimit, ratelimit-policy, " \
+)
+_EXPOSED = (
+    "x-correlation-id, traceparent, retry-after, ratelimit, ratelimit-policy, "
     "x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset"
+)
 
 
 def ratelimit_headers(decision: QuotaDecision, window_s: int) -> list[tuple[str, str]]:
@@ -195,9 +199,7 @@ class RequestContext:
         route = _route(scope)
         m = method_label(method)
         self.metrics.requests.labels(method=m, route=route, status=str(status)).inc()
-        self.metrics.latency.labels(method=m, route=route).observe(
-            time.perf_counter() - started
-        )
+        self.metrics.latency.labels(method=m, route=route).observe(time.perf_counter() - started)
 
 
 _INGEST_PATH = re.compile(r"^/v1/streams/[^/]+/events/?$")

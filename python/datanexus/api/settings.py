@@ -81,7 +81,7 @@ class ApiSettings(BaseModel):
         if "*" in self.cors_origins and not self.dev_mode:
             raise ValueError("cors_origins: the wildcard '*' is only allowed with dev_mode")
 
-    def __repr_args__(self) -> list[tuple[str | None, object]]:  # type: ignore[override]
+    def __repr_args__(self) -> list[tuple[str | None, object]]:
         return [
             (k, redact_url(v) if k in ("database_url", "redis_url") else v)
             for k, v in super().__repr_args__()

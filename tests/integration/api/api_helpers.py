@@ -1,6 +1,6 @@
-"""Fixtures and helpers of the API tests (imported by the conftest here, the tenancy sweep
-and the benchmark): an API app against the real PostgreSQL and Redis: a fresh schema per test module,
-unique Redis prefixes per app, tenants with keys. Tests talk to it in process."""
+"""Fixtures and helpers of the API tests, shared with tests/security and tests/bench: an
+API app against the real PostgreSQL and Redis, a fresh schema per test module, unique Redis
+prefixes per app, tenants with keys. Tests talk to the app in process."""
 
 from __future__ import annotations
 

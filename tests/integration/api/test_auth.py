@@ -9,7 +9,6 @@ from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
-
 from tests.integration.api.api_helpers import Tenant, auth
 
 
@@ -24,17 +23,22 @@ def test_api2_routes_need_credentials_401(client: TestClient) -> None:
 def test_api5_key_format_storage_and_last_used(
     client: TestClient, tenant_a: Tenant, admin_conn: psycopg.Connection[Any], api_schema: str
 ) -> None:
-    r = client.post("/v1/keys", json={"name": "ci", "scopes": ["streams:write:orders"]},
-                    headers=tenant_a.headers)
+    r = client.post(
+        "/v1/keys",
+        json={"name": "ci", "scopes": ["streams:write:orders"]},
+        headers=tenant_a.headers,
+    )
     assert r.status_code == 201, r.text
     key, info = r.json()["key"], r.json()["info"]
     assert re.fullmatch(r"dnx_[0-9a-f]{64}", key)
-    assert info["display_prefix"] == key[:12] and info["last_used_at"] is None
+    assert info["display_prefix"] == key[:12]
+    assert info["last_used_at"] is None
     row = admin_conn.execute(
         f'SELECT key_hash, display_prefix FROM "{api_schema}".api_keys WHERE key_id = %s',
         (info["key_id"],),
     ).fetchone()
-    assert row is not None and bytes(row[0]) == hashlib.sha256(key.encode()).digest()
+    assert row is not None
+    assert bytes(row[0]) == hashlib.sha256(key.encode()).digest()
     # The secret is shown once: never listed again.
     listed = client.get("/v1/keys", headers=tenant_a.headers)
     assert key not in listed.text
@@ -58,17 +62,20 @@ def test_api5_rotation_keeps_the_old_key_until_its_grace_ends(
 ) -> None:
     created = client.post("/v1/keys", json={"scopes": ["keys:read:*"]}, headers=tenant_a.headers)
     old, old_id = created.json()["key"], created.json()["info"]["key_id"]
-    rotated = client.post(f"/v1/keys/{old_id}/rotate", json={"grace_seconds": 3600},
-                          headers=tenant_a.headers)
+    rotated = client.post(
+        f"/v1/keys/{old_id}/rotate", json={"grace_seconds": 3600}, headers=tenant_a.headers
+    )
     assert rotated.status_code == 201, rotated.text
     new = rotated.json()["key"]
-    assert rotated.json()["info"]["scopes"] == ["keys:read:*"] and new != old
+    assert rotated.json()["info"]["scopes"] == ["keys:read:*"]
+    assert new != old
     assert client.get("/v1/keys", headers=auth(old)).status_code == 200
     assert client.get("/v1/keys", headers=auth(new)).status_code == 200
     # The grace period passes (moved into the past rather than slept through).
     admin_conn.execute(
         f"UPDATE \"{api_schema}\".api_keys SET expires_at = now() - interval '1 s'"
-        " WHERE key_id = %s", (old_id,),
+        " WHERE key_id = %s",
+        (old_id,),
     )
     assert client.get("/v1/keys", headers=auth(old)).status_code == 401
     assert client.get("/v1/keys", headers=auth(new)).status_code == 200
@@ -79,8 +86,10 @@ def test_api6_missing_scope_on_own_resource_403(client: TestClient, tenant_a: Te
     r = client.post("/v1/streams/web/events", json=[{"ts": 1}], headers=auth(reader))
     assert r.status_code == 403
     assert "streams:write:web" in r.json()["error"]["message"]
-    assert client.post("/v1/streams/orders/events", json=[{"ts": 1}],
-                       headers=auth(reader)).status_code == 202
+    assert (
+        client.post("/v1/streams/orders/events", json=[{"ts": 1}], headers=auth(reader)).status_code
+        == 202
+    )
     # No escalation: a key cannot mint a key with scopes it lacks.
     minter = tenant_a.key_with("keys:write:*")
     r = client.post("/v1/keys", json={"scopes": ["*:*:*"]}, headers=auth(minter))
@@ -92,14 +101,19 @@ def test_api9_another_tenants_key_id_is_404_like_a_missing_one(
 ) -> None:
     a_key = client.post("/v1/keys", json={"scopes": ["keys:read:*"]}, headers=tenant_a.headers)
     a_id = a_key.json()["info"]["key_id"]
-    for method, path in (("GET", f"/v1/keys/{a_id}"), ("DELETE", f"/v1/keys/{a_id}"),
-                         ("POST", f"/v1/keys/{a_id}/rotate")):
+    for method, path in (
+        ("GET", f"/v1/keys/{a_id}"),
+        ("DELETE", f"/v1/keys/{a_id}"),
+        ("POST", f"/v1/keys/{a_id}/rotate"),
+    ):
         theirs = client.request(method, path, headers=tenant_b.headers)
-        missing = client.request(method, path.replace(a_id, "key_0000000000000000"),
-                                 headers=tenant_b.headers)
+        missing = client.request(
+            method, path.replace(a_id, "key_0000000000000000"), headers=tenant_b.headers
+        )
         assert theirs.status_code == missing.status_code == 404, (method, path)
-        assert theirs.json()["error"]["message"].replace(a_id, "X") == \
-            missing.json()["error"]["message"].replace("key_0000000000000000", "X")
+        assert theirs.json()["error"]["message"].replace(a_id, "X") == missing.json()["error"][
+            "message"
+        ].replace("key_0000000000000000", "X")
     assert client.get("/v1/keys", headers=auth(a_key.json()["key"])).status_code == 200
 
 
@@ -107,28 +121,39 @@ def test_api11_suspended_tenant_is_read_only_and_audited(
     client: TestClient, tenant_a: Tenant, operator: Tenant
 ) -> None:
     r = client.post(f"/v1/tenants/{tenant_a.id}/suspend", headers=operator.headers)
-    assert r.status_code == 200 and r.json()["status"] == "suspended"
+    assert r.status_code == 200
+    assert r.json()["status"] == "suspended"
     w = client.post("/v1/streams/web/events", json=[{"ts": 1}], headers=tenant_a.headers)
-    assert w.status_code == 403 and w.json()["error"]["code"] == "TENANT_SUSPENDED"
+    assert w.status_code == 403
+    assert w.json()["error"]["code"] == "TENANT_SUSPENDED"
     assert client.get("/v1/keys", headers=tenant_a.headers).status_code == 200  # reads work
     # A tenant cannot lift its own suspension.
     own = client.post(f"/v1/tenants/{tenant_a.id}/resume", headers=tenant_a.headers)
     assert own.status_code == 403
-    assert client.post(f"/v1/tenants/{tenant_a.id}/resume",
-                       headers=operator.headers).status_code == 200
-    assert client.post("/v1/streams/web/events", json=[{"ts": 1}],
-                       headers=tenant_a.headers).status_code == 202
+    assert (
+        client.post(f"/v1/tenants/{tenant_a.id}/resume", headers=operator.headers).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/v1/streams/web/events", json=[{"ts": 1}], headers=tenant_a.headers
+        ).status_code
+        == 202
+    )
     entries = client.get("/v1/audit", headers=tenant_a.headers).json()
     actions = [(e["action"], e["actor_tenant"]) for e in entries]
-    assert ("tenant.suspend", operator.id) in actions and ("tenant.resume", operator.id) in actions
+    assert ("tenant.suspend", operator.id) in actions
+    assert ("tenant.resume", operator.id) in actions
 
 
 def test_api11_create_and_delete_tenants_need_platform_scope(
     client: TestClient, tenant_a: Tenant, operator: Tenant
 ) -> None:
     name = f"new{tenant_a.id}"
-    assert client.post("/v1/tenants", json={"tenant_id": name},
-                       headers=tenant_a.headers).status_code == 403
+    assert (
+        client.post("/v1/tenants", json={"tenant_id": name}, headers=tenant_a.headers).status_code
+        == 403
+    )
     made = client.post("/v1/tenants", json={"tenant_id": name}, headers=operator.headers)
     assert made.status_code == 201, made.text
     new_key = made.json()["key"]
@@ -157,8 +182,9 @@ def test_api10_unknown_and_underscore_fields_422_nothing_changed(
         r = client.post("/v1/keys", json=body, headers=tenant_a.headers)
         assert r.status_code == 422, body
         assert r.json()["error"]["code"] == "VALIDATION_FAILED"
-    r = client.post("/v1/teams", json={"team_id": "x", "name": "n", "meta": {"_p": 1}},
-                    headers=tenant_a.headers)
+    r = client.post(
+        "/v1/teams", json={"team_id": "x", "name": "n", "meta": {"_p": 1}}, headers=tenant_a.headers
+    )
     assert r.status_code == 422
     assert keys() == before
     assert client.get("/v1/teams", headers=tenant_a.headers).json() == []
@@ -167,12 +193,17 @@ def test_api10_unknown_and_underscore_fields_422_nothing_changed(
 def test_api6_keys_belong_to_teams_of_their_tenant(
     client: TestClient, tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
-    assert client.post("/v1/teams", json={"team_id": "ops"},
-                       headers=tenant_a.headers).status_code == 201
-    ok = client.post("/v1/keys", json={"scopes": ["keys:read:*"], "team_id": "ops"},
-                     headers=tenant_a.headers)
-    assert ok.status_code == 201 and ok.json()["info"]["team_id"] == "ops"
+    assert (
+        client.post("/v1/teams", json={"team_id": "ops"}, headers=tenant_a.headers).status_code
+        == 201
+    )
+    ok = client.post(
+        "/v1/keys", json={"scopes": ["keys:read:*"], "team_id": "ops"}, headers=tenant_a.headers
+    )
+    assert ok.status_code == 201
+    assert ok.json()["info"]["team_id"] == "ops"
     # Tenant B cannot attach a key to A's team: 404.
-    r = client.post("/v1/keys", json={"scopes": ["keys:read:*"], "team_id": "ops"},
-                    headers=tenant_b.headers)
+    r = client.post(
+        "/v1/keys", json={"scopes": ["keys:read:*"], "team_id": "ops"}, headers=tenant_b.headers
+    )
     assert r.status_code == 404

@@ -9,11 +9,10 @@ from typing import Any
 
 import redis
 from fastapi.testclient import TestClient
+from tests.integration.api.api_helpers import Tenant, make_settings
 
 from datanexus.api import ApiSettings, create_app
 from datanexus.connectors.idempotency import idempotency_key
-
-from tests.integration.api.api_helpers import Tenant, auth, make_settings
 
 
 def _entries(redis_url: str, key: str) -> list[dict[str, Any]]:
@@ -41,7 +40,8 @@ def test_api3_json_batch_202_buffered_then_published(
     r = client.post("/v1/streams/web/events", json=events, headers=tenant_a.headers)
     assert r.status_code == 202, r.text
     body = r.json()
-    assert body["accepted"] == 5 and body["rejected"] == 0
+    assert body["accepted"] == 5
+    assert body["rejected"] == 0
     stored = _wait_for(redis_url, f"{prefix}:{tenant_a.id}:web", 5)
     expected = []
     for e in events:
@@ -73,12 +73,17 @@ def test_api3_ndjson_and_gzip(
     r = client.post(
         "/v1/streams/nd/events?wait=true",
         content=gzip.compress(lines),
-        headers={**tenant_a.headers, "Content-Type": "application/x-ndjson",
-                 "Content-Encoding": "gzip"},
+        headers={
+            **tenant_a.headers,
+            "Content-Type": "application/x-ndjson",
+            "Content-Encoding": "gzip",
+        },
     )
     assert r.status_code == 200, r.text
     assert [e["id"] for e in _entries(redis_url, f"{prefix}:{tenant_a.id}:nd")] == [
-        "e0", "e1", "e2"
+        "e0",
+        "e1",
+        "e2",
     ]
 
 
@@ -97,7 +102,12 @@ def test_api3_mixed_batch_207_per_row_and_only_valid_rows_published(
     assert r.status_code == 207, r.text
     results = r.json()["results"]
     assert [x["status"] for x in results] == [
-        "accepted", "rejected", "rejected", "rejected", "rejected", "accepted"
+        "accepted",
+        "rejected",
+        "rejected",
+        "rejected",
+        "rejected",
+        "accepted",
     ]
     assert "tenant" in results[4]["error"]
     stored = _entries(redis_url, f"{prefix}:{tenant_a.id}:mixed")
@@ -118,16 +128,21 @@ def test_api3_oversized_body_413(
         bomb = gzip.compress(json.dumps(big).encode())
         assert len(bomb) < 4096
         r = c.post(
-            "/v1/streams/big/events", content=bomb,
-            headers={**tenant_a.headers, "Content-Type": "application/json",
-                     "Content-Encoding": "gzip"},
+            "/v1/streams/big/events",
+            content=bomb,
+            headers={
+                **tenant_a.headers,
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+            },
         )
         assert r.status_code == 413
 
 
 def test_api1_ingestion_needs_json_or_ndjson_415(client: TestClient, tenant_a: Tenant) -> None:
     r = client.post(
-        "/v1/streams/web/events", content=b"ts=1",
+        "/v1/streams/web/events",
+        content=b"ts=1",
         headers={**tenant_a.headers, "Content-Type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 415
@@ -153,6 +168,7 @@ def test_stream21_backpressure_pauses_and_resumes_below_half(
     key = f"{prefix}:{tenant_a.id}:bp"
     client = redis.Redis.from_url(redis_url)
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+
         def post(n: int) -> Any:
             return c.post(
                 "/v1/streams/bp/events?wait=true",

@@ -10,10 +10,10 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from tests.integration.api.api_helpers import Tenant, add_pipeline, auth, make_settings
 
 from datanexus.api import ApiSettings, create_app
 from datanexus.connectors.redis_live import LiveUpdate, publish_updates
-from tests.integration.api.api_helpers import Tenant, add_pipeline, auth, make_settings
 
 
 @pytest.fixture
@@ -44,8 +44,12 @@ def _next(ws: Any, kind: str = "update") -> dict[str, Any]:
 
 
 def test_api4_late_amendment_arrives_with_the_next_revision(
-    live_client: TestClient, live_settings: ApiSettings, tenant_a: Tenant,
-    admin_conn: psycopg.Connection[Any], api_schema: str, publisher: redis.Redis,
+    live_client: TestClient,
+    live_settings: ApiSettings,
+    tenant_a: Tenant,
+    admin_conn: psycopg.Connection[Any],
+    api_schema: str,
+    publisher: redis.Redis,
 ) -> None:
     add_pipeline(admin_conn, api_schema, tenant_a.id, "web", ["region"])
     prefix = live_settings.live_prefix
@@ -69,35 +73,58 @@ def test_api4_late_amendment_arrives_with_the_next_revision(
 
 
 def test_api4_resume_from_cursor_and_filter(
-    live_client: TestClient, live_settings: ApiSettings, tenant_a: Tenant,
-    admin_conn: psycopg.Connection[Any], api_schema: str, publisher: redis.Redis,
+    live_client: TestClient,
+    live_settings: ApiSettings,
+    tenant_a: Tenant,
+    admin_conn: psycopg.Connection[Any],
+    api_schema: str,
+    publisher: redis.Redis,
 ) -> None:
     add_pipeline(admin_conn, api_schema, tenant_a.id, "web", ["region"])
     prefix = live_settings.live_prefix
-    publish_updates(publisher, [
-        LiveUpdate(tenant_a.id, "web", "region=eu|1", 2, {"count": 7}),
-        LiveUpdate(tenant_a.id, "web", "region=us|1", 5, {"count": 9}),
-        LiveUpdate(tenant_a.id, "web", "region=eu|2", 1, {"count": 1}),
-    ], prefix)
+    publish_updates(
+        publisher,
+        [
+            LiveUpdate(tenant_a.id, "web", "region=eu|1", 2, {"count": 7}),
+            LiveUpdate(tenant_a.id, "web", "region=us|1", 5, {"count": 9}),
+            LiveUpdate(tenant_a.id, "web", "region=eu|2", 1, {"count": 1}),
+        ],
+        prefix,
+    )
     with live_client.websocket_connect("/v1/live") as ws:
         ws.send_json({"type": "auth", "key": tenant_a.key})
         assert ws.receive_json()["type"] == "ready"
-        ws.send_json({"type": "subscribe", "id": "eu", "pipeline": "web",
-                      "filter": {"key_prefix": "region=eu"},
-                      "cursor": {"region=eu|1": 2}})
+        ws.send_json(
+            {
+                "type": "subscribe",
+                "id": "eu",
+                "pipeline": "web",
+                "filter": {"key_prefix": "region=eu"},
+                "cursor": {"region=eu|1": 2},
+            }
+        )
         _next(ws, "subscribed")
         # region=eu|1 was seen at revision 2 already; us is filtered out.
         got = _next(ws)
         assert (got["key"], got["revision"]) == ("region=eu|2", 1)
-        publish_updates(publisher, [LiveUpdate(tenant_a.id, "web", "region=us|1", 6, {}),
-                                    LiveUpdate(tenant_a.id, "web", "region=eu|1", 3, {})], prefix)
+        publish_updates(
+            publisher,
+            [
+                LiveUpdate(tenant_a.id, "web", "region=us|1", 6, {}),
+                LiveUpdate(tenant_a.id, "web", "region=eu|1", 3, {}),
+            ],
+            prefix,
+        )
         got = _next(ws)
         assert (got["key"], got["revision"]) == ("region=eu|1", 3)
 
 
 def test_api4_auth_tenancy_scope_and_limits(
-    live_client: TestClient, tenant_a: Tenant, tenant_b: Tenant,
-    admin_conn: psycopg.Connection[Any], api_schema: str,
+    live_client: TestClient,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    admin_conn: psycopg.Connection[Any],
+    api_schema: str,
 ) -> None:
     add_pipeline(admin_conn, api_schema, tenant_a.id, "web", [])
     with live_client.websocket_connect("/v1/live", headers=auth("dnx_" + "1" * 64)) as ws:

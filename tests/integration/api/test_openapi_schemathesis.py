@@ -18,10 +18,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from tests.integration.api.api_helpers import make_settings
 
 from datanexus.api import create_app, create_tenant_with_admin_key
 from datanexus.store.migrations import migrate
-from tests.integration.api.api_helpers import make_settings
 
 _KEYS: dict[str, str] = {}
 
@@ -33,10 +33,16 @@ def fuzz_schema(database_url: str, redis_url: str) -> Iterator[Any]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate(conn, name)
         _KEYS["admin"] = create_tenant_with_admin_key(conn, name, "fuzz")
-    app = create_app(make_settings(
-        database_url, redis_url, name, prefix,
-        rate_limit_requests=1_000_000, event_burst=10_000_000,
-    ))
+    app = create_app(
+        make_settings(
+            database_url,
+            redis_url,
+            name,
+            prefix,
+            rate_limit_requests=1_000_000,
+            event_burst=10_000_000,
+        )
+    )
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
@@ -55,13 +61,13 @@ def test_api1_generated_requests_no_500_and_schema_conformant(fuzz_schema: Any) 
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def run(case: Any) -> None:
             case.call_and_validate(
                 headers={"Authorization": f"Bearer {_KEYS['admin']}"},
-                checks=[not_a_server_error, response_schema_conformance,
-                        status_code_conformance],
+                checks=[not_a_server_error, response_schema_conformance, status_code_conformance],
             )
 
         run()

@@ -7,9 +7,9 @@ from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
+from tests.integration.api.api_helpers import Tenant, add_pipeline, auth
 
 from datanexus.store.rollups import RollupRow, write_rollups
-from tests.integration.api.api_helpers import Tenant, add_pipeline, auth
 
 MINUTE = 60_000
 T0 = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000)
@@ -30,9 +30,11 @@ def test_query_counts_by_region_against_a_python_reference(
     _seed(admin_conn, api_schema, tenant_a.id)
     r = client.post(
         "/v1/query",
-        json={"query": "SELECT region, count() FROM web "
-                       "WHERE time >= '2025-01-01T00:00:00Z' AND time < '2025-01-02T00:00:00Z' "
-                       "GROUP BY region ORDER BY region"},
+        json={
+            "query": "SELECT region, count() FROM web "
+            "WHERE time >= '2025-01-01T00:00:00Z' AND time < '2025-01-02T00:00:00Z' "
+            "GROUP BY region ORDER BY region"
+        },
         headers=tenant_a.headers,
     )
     assert r.status_code == 200, r.text
@@ -42,18 +44,23 @@ def test_query_counts_by_region_against_a_python_reference(
 
 
 def test_query_errors_map_to_400_404_and_tenancy(
-    client: TestClient, tenant_a: Tenant, tenant_b: Tenant,
-    admin_conn: psycopg.Connection[Any], api_schema: str,
+    client: TestClient,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    admin_conn: psycopg.Connection[Any],
+    api_schema: str,
 ) -> None:
     _seed(admin_conn, api_schema, tenant_a.id)
     bad = client.post("/v1/query", json={"query": "SELEC nonsense"}, headers=tenant_a.headers)
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "QUERY_INVALID"
     # Tenant B asking for A's stream: 404, the same as a stream nobody has.
-    other = client.post("/v1/query", json={"query": "SELECT count() FROM web"},
-                        headers=tenant_b.headers)
-    missing = client.post("/v1/query", json={"query": "SELECT count() FROM nothing"},
-                          headers=tenant_b.headers)
+    other = client.post(
+        "/v1/query", json={"query": "SELECT count() FROM web"}, headers=tenant_b.headers
+    )
+    missing = client.post(
+        "/v1/query", json={"query": "SELECT count() FROM nothing"}, headers=tenant_b.headers
+    )
     assert other.status_code == missing.status_code == 404
     assert other.json()["error"]["code"] == missing.json()["error"]["code"] == "NOT_FOUND"
 
@@ -63,15 +70,19 @@ def test_api6_query_scope_per_stream_403(
 ) -> None:
     _seed(admin_conn, api_schema, tenant_a.id)
     only_orders = tenant_a.key_with("query:read:orders")
-    r = client.post("/v1/query", json={"query": "SELECT count() FROM web"},
-                    headers=auth(only_orders))
+    r = client.post(
+        "/v1/query", json={"query": "SELECT count() FROM web"}, headers=auth(only_orders)
+    )
     assert r.status_code == 403
     assert "query:read:web" in r.json()["error"]["message"]
 
 
 def test_stream_catalog_is_tenant_scoped(
-    client: TestClient, tenant_a: Tenant, tenant_b: Tenant,
-    admin_conn: psycopg.Connection[Any], api_schema: str,
+    client: TestClient,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    admin_conn: psycopg.Connection[Any],
+    api_schema: str,
 ) -> None:
     _seed(admin_conn, api_schema, tenant_a.id)
     listed = client.get("/v1/streams", headers=tenant_a.headers)

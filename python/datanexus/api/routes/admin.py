@@ -144,7 +144,9 @@ def _check_grantable(principal: Principal, scopes: list[str]) -> None:
         try:
             check_scope(scope, where=f"scopes[{i}]")
         except InvalidArgument as error:
-            raise ApiError(422, "VALIDATION_FAILED", str(error), {"field": f"scopes[{i}]"}) from None
+            raise ApiError(
+                422, "VALIDATION_FAILED", str(error), {"field": f"scopes[{i}]"}
+            ) from None
         # A key can hand out only what it holds itself: no escalation through new keys.
         if not has_scope(principal.scopes, scope):
             raise PermissionDenied(f"cannot grant scope {scope!r}: the calling key lacks it")
@@ -181,8 +183,15 @@ async def create_tenant(body: TenantCreate, request: Request, principal: Caller)
             key = create_tenant_with_admin_key(conn, schema, body.tenant_id, name=body.name or None)
         except InvalidArgument:
             raise ApiError(409, "CONFLICT", f"tenant {body.tenant_id!r} already exists") from None
-        audit(conn, schema, tenant=body.tenant_id, actor_tenant=principal.tenant,
-              actor_key=principal.key_id, action="tenant.create", target=body.tenant_id)
+        audit(
+            conn,
+            schema,
+            tenant=body.tenant_id,
+            actor_tenant=principal.tenant,
+            actor_key=principal.key_id,
+            action="tenant.create",
+            target=body.tenant_id,
+        )
         return key, _tenant_row(conn, body.tenant_id)
 
     key, row = await state.db(run)
@@ -210,8 +219,15 @@ async def _set_status(request: Request, principal: Caller, tenant: str, action: 
         ).rowcount
         if not updated:
             return None
-        audit(conn, schema, tenant=tenant, actor_tenant=principal.tenant,
-              actor_key=principal.key_id, action=f"tenant.{action}", target=tenant)
+        audit(
+            conn,
+            schema,
+            tenant=tenant,
+            actor_tenant=principal.tenant,
+            actor_key=principal.key_id,
+            action=f"tenant.{action}",
+            target=tenant,
+        )
         return _tenant_row(conn, tenant)
 
     row = await state.db(run)
@@ -247,8 +263,8 @@ async def list_teams(request: Request, principal: Caller) -> Any:
     def run(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
         with conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(
-                "SELECT team_id, name, created_at FROM teams WHERE tenant_id = %s"
-                " ORDER BY team_id", (principal.tenant,),
+                "SELECT team_id, name, created_at FROM teams WHERE tenant_id = %s ORDER BY team_id",
+                (principal.tenant,),
             ).fetchall()
 
     return [TeamInfo(**r) for r in await api_state(request).db(run)]
@@ -268,8 +284,15 @@ async def create_team(body: TeamCreate, request: Request, principal: Caller) -> 
                 (principal.tenant, body.team_id, body.name or body.team_id),
             ).fetchone()
         if row is not None:
-            audit(conn, schema, tenant=principal.tenant, actor_tenant=principal.tenant,
-                  actor_key=principal.key_id, action="team.create", target=body.team_id)
+            audit(
+                conn,
+                schema,
+                tenant=principal.tenant,
+                actor_tenant=principal.tenant,
+                actor_key=principal.key_id,
+                action="team.create",
+                target=body.team_id,
+            )
         return row
 
     row = await state.db(run)
@@ -289,7 +312,8 @@ async def list_keys(request: Request, principal: Caller) -> Any:
         with conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(
                 f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE tenant_id = %s"
-                " ORDER BY created_at, key_id", (principal.tenant,),
+                " ORDER BY created_at, key_id",
+                (principal.tenant,),
             ).fetchall()
 
     return [KeyInfo(**r) for r in await api_state(request).db(run)]
@@ -309,22 +333,41 @@ async def create_api_key(body: KeyCreate, request: Request, principal: Caller) -
     require(principal, "keys:write:*", write=True)
     _check_grantable(principal, body.scopes)
     if body.expires_at is not None and body.expires_at.tzinfo is None:
-        raise ApiError(422, "VALIDATION_FAILED", "expires_at needs a UTC offset",
-                       {"field": "expires_at"})
+        raise ApiError(
+            422, "VALIDATION_FAILED", "expires_at needs a UTC offset", {"field": "expires_at"}
+        )
     state = api_state(request)
     schema = state.settings.db_schema
 
     def run(conn: psycopg.Connection[Any]) -> tuple[str, dict[str, Any] | None]:
-        if body.team_id is not None and conn.execute(
-            "SELECT 1 FROM teams WHERE tenant_id = %s AND team_id = %s",
-            (principal.tenant, body.team_id),
-        ).fetchone() is None:
+        if (
+            body.team_id is not None
+            and conn.execute(
+                "SELECT 1 FROM teams WHERE tenant_id = %s AND team_id = %s",
+                (principal.tenant, body.team_id),
+            ).fetchone()
+            is None
+        ):
             raise _not_found("team", body.team_id)
-        key_id, key = create_key(conn, schema, principal.tenant, body.scopes, name=body.name,
-                                 team=body.team_id, expires_at=body.expires_at)
-        audit(conn, schema, tenant=principal.tenant, actor_tenant=principal.tenant,
-              actor_key=principal.key_id, action="key.create", target=key_id,
-              details={"scopes": body.scopes})
+        key_id, key = create_key(
+            conn,
+            schema,
+            principal.tenant,
+            body.scopes,
+            name=body.name,
+            team=body.team_id,
+            expires_at=body.expires_at,
+        )
+        audit(
+            conn,
+            schema,
+            tenant=principal.tenant,
+            actor_tenant=principal.tenant,
+            actor_key=principal.key_id,
+            action="key.create",
+            target=key_id,
+            details={"scopes": body.scopes},
+        )
         return key, _key_row(conn, principal.tenant, key_id)
 
     key, row = await state.db(run)
@@ -347,8 +390,15 @@ async def rotate_key(
         if old is None or old["revoked_at"] is not None:
             raise _not_found("key", key_id)
         require(principal, "keys:write:*", write=True)
-        new_id, key = create_key(conn, schema, principal.tenant, old["scopes"], name=old["name"],
-                                 team=old["team_id"], expires_at=old["expires_at"])
+        new_id, key = create_key(
+            conn,
+            schema,
+            principal.tenant,
+            old["scopes"],
+            name=old["name"],
+            team=old["team_id"],
+            expires_at=old["expires_at"],
+        )
         until = datetime.now(UTC) + timedelta(seconds=grace)
         conn.execute(
             "UPDATE api_keys SET rotated_to = %s,"
@@ -356,9 +406,16 @@ async def rotate_key(
             " WHERE tenant_id = %s AND key_id = %s",
             (new_id, until, until, principal.tenant, key_id),
         )
-        audit(conn, schema, tenant=principal.tenant, actor_tenant=principal.tenant,
-              actor_key=principal.key_id, action="key.rotate", target=key_id,
-              details={"new_key_id": new_id, "grace_seconds": grace})
+        audit(
+            conn,
+            schema,
+            tenant=principal.tenant,
+            actor_tenant=principal.tenant,
+            actor_key=principal.key_id,
+            action="key.rotate",
+            target=key_id,
+            details={"new_key_id": new_id, "grace_seconds": grace},
+        )
         return key, _key_row(conn, principal.tenant, new_id)
 
     key, row = await state.db(run)
@@ -378,10 +435,18 @@ async def revoke_key(key_id: KeyId, request: Request, principal: Caller) -> Resp
         require(principal, "keys:write:*", write=True)
         conn.execute(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())"
-            " WHERE tenant_id = %s AND key_id = %s", (principal.tenant, key_id),
+            " WHERE tenant_id = %s AND key_id = %s",
+            (principal.tenant, key_id),
         )
-        audit(conn, schema, tenant=principal.tenant, actor_tenant=principal.tenant,
-              actor_key=principal.key_id, action="key.revoke", target=key_id)
+        audit(
+            conn,
+            schema,
+            tenant=principal.tenant,
+            actor_tenant=principal.tenant,
+            actor_key=principal.key_id,
+            action="key.revoke",
+            target=key_id,
+        )
 
     await state.db(run)
     return Response(status_code=204)

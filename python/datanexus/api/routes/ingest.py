@@ -50,8 +50,10 @@ _BODY_DOC: dict[str, Any] = {
     "/streams/{stream}/events",
     response_model=IngestResult,
     status_code=202,
-    responses={200: {"model": IngestResult}, 207: {"model": IngestResult},
-               },
+    responses={
+        200: {"model": IngestResult},
+        207: {"model": IngestResult},
+    },
     openapi_extra=_BODY_DOC,
 )
 async def ingest_events(
@@ -86,7 +88,8 @@ async def ingest_events(
     where = underscore_key_path(rows)
     if where is not None:
         raise ApiError(
-            422, "VALIDATION_FAILED",
+            422,
+            "VALIDATION_FAILED",
             f"key {where} starts with '_': such keys are never accepted; nothing was published",
             {"path": where},
         )

@@ -69,8 +69,13 @@ async def query(body: QueryRequest, request: Request, principal: Caller) -> Any:
 
     def run(conn: psycopg.Connection[Any]) -> QueryResult:
         return run_query(
-            conn, principal.tenant, body.query, schema=settings.db_schema,
-            cursor=body.cursor, limit=body.limit, timeout_ms=settings.query_timeout_ms,
+            conn,
+            principal.tenant,
+            body.query,
+            schema=settings.db_schema,
+            cursor=body.cursor,
+            limit=body.limit,
+            timeout_ms=settings.query_timeout_ms,
         )
 
     result = await state.db(run)
