@@ -170,8 +170,11 @@ def check_rows(
         event["tenant"] = tenant
         event["stream"] = stream
         try:
+            # One canonical encoding per event: it both validates (no NaN) and, without
+            # an id, is what the content hash is taken of.
+            if "id" in event:
+                canonical_json(event)
             event["id"] = idempotency_key(event)
-            canonical_json(event)
         except InvalidArgument as error:
             results.append(RowResult(index, error=str(error)))
             continue
