@@ -198,6 +198,16 @@ class RequestContext:
     def _count(self, scope: Scope, method: str, status: int, started: float) -> None:
         route = _route(scope)
         m = method_label(method)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "request",
+                extra={
+                    "method": m,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
         self.metrics.requests.labels(method=m, route=route, status=str(status)).inc()
         self.metrics.latency.labels(method=m, route=route).observe(time.perf_counter() - started)
 
