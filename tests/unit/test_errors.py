@@ -18,6 +18,10 @@ from datanexus import errors
         (errors.CircuitOpen, ConnectionError),
         (errors.PathNotAllowed, ValueError),
         (errors.MigrationError, RuntimeError),
+        (errors.QueryError, ValueError),
+        (errors.StreamNotFound, LookupError),
+        (errors.QueryTimeout, TimeoutError),
+        (errors.StorageError, ConnectionError),
         (errors.SchemaTooNew, RuntimeError),
     ],
 )

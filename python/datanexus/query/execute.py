@@ -33,6 +33,7 @@ from datanexus.query.planner import (
 from datanexus.query.result import QueryResult
 from datanexus.query.result_cache import QueryCache
 from datanexus.query.shape import Group, compare_keys, dims_of, evaluate, ordered
+from datanexus.store.tenancy import tenant_scope
 
 __all__ = ["DEFAULT_LIMIT", "DEFAULT_PLAN_CACHE", "MAX_LIMIT", "run_query"]
 
@@ -102,12 +103,10 @@ def run_query(
     plans = DEFAULT_PLAN_CACHE if plans is None else plans
     key = query_secret(secret)
     try:
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute(
-                "SELECT set_config('statement_timeout', %s, true),"
-                " set_config('datanexus.tenant', %s, true)",
-                (f"{timeout_ms}ms", tenant),
-            )
+        # tenant_scope: one transaction whose row-level security sees only this tenant
+        # (a backstop behind the tenant_id predicates of every statement below).
+        with tenant_scope(conn, tenant), conn.cursor() as cur:
+            cur.execute("SELECT set_config('statement_timeout', %s, true)", (f"{timeout_ms}ms",))
             catalog = load_catalog(cur, schema, tenant, parsed.stream)
             plan = plans.get_or_build(
                 parsed.normalized,
