@@ -14,12 +14,15 @@ from datanexus.store.partitions import (
     Partition,
     PartitionScheme,
     default_rows,
+    ensure_all,
     ensure_partitions,
     list_partitions,
 )
+from datanexus.store.resort import resort_closed_raw
 from datanexus.store.retention import RetentionReport, retain
 from datanexus.store.rollups import RollupRow, upsert_rollups, write_rollups
 from datanexus.store.tenancy import current_tenant, tenant_scope
+from datanexus.store.zone_days import compact_zone_day, zone_day_bounds
 
 __all__ = [
     "RAW_EVENTS",
@@ -34,14 +37,18 @@ __all__ = [
     "RollupRow",
     "chan_merge",
     "compact",
+    "compact_zone_day",
     "current_tenant",
     "default_rows",
+    "ensure_all",
     "ensure_partitions",
     "list_partitions",
     "merge_rows",
     "migrate",
+    "resort_closed_raw",
     "retain",
     "tenant_scope",
     "upsert_rollups",
     "write_rollups",
+    "zone_day_bounds",
 ]

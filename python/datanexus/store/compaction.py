@@ -42,7 +42,15 @@ from datanexus.store.levels import Level, read_levels
 from datanexus.store.merge import merge_rows
 from datanexus.store.rollups import RollupRow, upsert_rollups
 
-__all__ = ["CompactionReport", "LevelReport", "compact", "floor_ms"]
+__all__ = [
+    "CompactionReport",
+    "LevelReport",
+    "compact",
+    "fetch_rows",
+    "floor_ms",
+    "merge_groups",
+    "next_generation",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +91,8 @@ def _to_ms(t: datetime) -> int:
     return round(t.timestamp() * 1000)
 
 
-def _generation(cur: psycopg.Cursor[Any], schema: str) -> int:
+def next_generation(cur: psycopg.Cursor[Any], schema: str) -> int:
+    """A fresh value of the schema's compaction generation (strictly increasing)."""
     cur.execute(
         sql.SQL("SELECT nextval({})").format(
             sql.Literal(sql.Identifier(schema, "compaction_generation").as_string(cur))
@@ -94,10 +103,10 @@ def _generation(cur: psycopg.Cursor[Any], schema: str) -> int:
     return int(found[0])
 
 
-def _merge_groups(
+def merge_groups(
     rows: Iterable[RollupRow], granularity_ms: int, generation: int
 ) -> list[RollupRow]:
-    """Merge source rows sorted by (tenant, pipeline, series, metric, window start) into
+    """Merge rows sorted by (tenant, pipeline, series, metric, window start) into
     one coarse row per series and bucket."""
 
     def key(r: RollupRow) -> tuple[str, str, str, str, int]:
@@ -121,9 +130,11 @@ def _merge_groups(
     return merged
 
 
-def _fetch_range(
+def fetch_rows(
     cur: psycopg.Cursor[Any], schema: str, source_ms: int, lo_ms: int, hi_ms: int
 ) -> list[RollupRow]:
+    """The rows of granularity ``source_ms`` starting in [lo_ms, hi_ms), sorted as
+    :func:`merge_groups` needs them."""
     cur.execute(
         sql.SQL(
             "SELECT {cols} FROM {t} WHERE granularity_ms = %s"
@@ -187,7 +198,7 @@ def _target(level: Level, levels: Sequence[Level], now_ms: int, settle_ms: int) 
 def _remerge(cur: psycopg.Cursor[Any], schema: str, level: Level, report: LevelReport) -> None:
     rows, buckets = _fetch_invalidated(cur, schema, level)
     if rows:
-        merged = _merge_groups(rows, level.granularity_ms, _generation(cur, schema))
+        merged = merge_groups(rows, level.granularity_ms, next_generation(cur, schema))
         report.rows_written += upsert_rollups(cur, schema, merged)
     report.remerged_buckets += buckets
     cur.execute(
@@ -240,9 +251,9 @@ def _compact_level(
                     report.watermark_ms = target
                 return report
             hi = min(lo + chunk_buckets * granularity_ms, target)
-            rows = _fetch_range(cur, schema, level.source_ms, lo, hi)
+            rows = fetch_rows(cur, schema, level.source_ms, lo, hi)
             if rows:
-                merged = _merge_groups(rows, granularity_ms, _generation(cur, schema))
+                merged = merge_groups(rows, granularity_ms, next_generation(cur, schema))
                 report.new_buckets += len({(r.window_start_ms) for r in merged})
                 report.rows_written += upsert_rollups(cur, schema, merged)
             _set_watermark(cur, schema, level, hi)
@@ -260,16 +271,17 @@ def compact(
     """Re-merge invalidated buckets and merge newly closed ones at every level, finest
     first; returns what was done. ``settle`` is how long after its end a bucket is
     considered closed (the flow's allowed lateness is a good value; later rows are
-    handled through invalidations). Needs an autocommit-free use of ``conn``: every step
-    is its own transaction. ``psycopg.Error`` propagates with the step in progress rolled
-    back; sketches that do not parse raise ``SerializationError`` the same way."""
+    handled through invalidations). Every step is its own transaction, so ``conn`` must
+    not be inside a transaction already (the lock would be held until that one ends).
+    ``psycopg.Error`` propagates with the step in progress rolled back; sketches that do
+    not parse raise ``SerializationError`` the same way."""
     if chunk_buckets < 1:
         raise InvalidArgument(f"chunk_buckets must be >= 1, got {chunk_buckets}")
     now_ms = _to_ms(now)
     settle_ms = int(settle.total_seconds() * 1000)
     if settle_ms < 0:
         raise InvalidArgument(f"settle must be >= 0, got {settle}")
-    with conn.cursor() as cur:
+    with conn.transaction(), conn.cursor() as cur:
         cur.execute(
             sql.SQL("SELECT granularity_ms FROM {} ORDER BY source_granularity_ms").format(
                 sql.Identifier(schema, "compaction_levels")

@@ -32,6 +32,7 @@ __all__ = [
     "Partition",
     "PartitionScheme",
     "default_rows",
+    "ensure_all",
     "ensure_partitions",
     "list_partitions",
 ]
@@ -257,5 +258,26 @@ def ensure_partitions(
             report.created.append(scheme.name(start))
     if report.created:
         log.info("created partitions %s in schema %s", ", ".join(report.created), schema)
-    report.default_rows = default_rows(conn, schema, scheme)
+    with conn.transaction():
+        report.default_rows = default_rows(conn, schema, scheme)
     return report
+
+
+def ensure_all(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    now: datetime,
+    *,
+    ahead: int = 4,
+    raw_days: int = 90,
+    rollup_days: int = 400,
+) -> dict[str, Maintenance]:
+    """:func:`ensure_partitions` for the raw-event and rollup tables with their
+    retentions (the defaults of :func:`datanexus.store.retention.retain`): what a
+    scheduler runs at start and then hourly."""
+    return {
+        scheme.table: ensure_partitions(
+            conn, schema, scheme, now, ahead=ahead, retention=timedelta(days=days)
+        )
+        for scheme, days in ((RAW_EVENTS, raw_days), (ROLLUPS, rollup_days))
+    }

@@ -5,6 +5,7 @@ late minute re-merges exactly its hour and its day (STORE-6)."""
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from datanexus.sketches import HyperLogLog, TDigest
 from datanexus.store.compaction import compact
+from datanexus.store.levels import read_levels
 from datanexus.store.migrations import migrate
 from datanexus.store.rollups import RollupRow, write_rollups
 
@@ -245,3 +247,32 @@ def test_the_newest_day_and_open_hours_stay_uncompacted(
     )
     assert sorted(read(pg, schema, HOUR)) == [("{}", BASE + h * HOUR) for h in range(9)]
     assert read(pg, schema, DAY) == {}, "the current day is never compacted"
+
+
+def test_a_write_racing_a_compaction_step_waits_and_then_logs_its_bucket(
+    pg: psycopg.Connection[Any], schema: str, database_url: str
+) -> None:
+    """The watermark lock: a writer that started while the compactor advanced the
+    watermark sees the new watermark once it may go on, so its late row is logged."""
+    written: list[int] = []
+    with psycopg.connect(database_url, autocommit=True) as compactor:
+        with compactor.transaction(), compactor.cursor() as cur:
+            read_levels(cur, schema, exclusive=True)
+            cur.execute(
+                f'UPDATE "{schema}".compaction_levels SET watermark = %s WHERE granularity_ms = %s',
+                (datetime(2024, 5, 2, tzinfo=UTC), HOUR),
+            )
+            writer = threading.Thread(
+                target=lambda: written.append(
+                    write_rollups(pg, schema, [RollupRow("a", "p", "{}", MINUTE, BASE, 0, 1, 1.0)])
+                )
+            )
+            writer.start()
+            writer.join(1.0)
+            assert writer.is_alive(), "the writer waits for the compaction step"
+        writer.join(10)
+    assert written == [1]
+    logged = pg.execute(
+        f'SELECT granularity_ms, bucket_start FROM "{schema}".rollup_invalidations'
+    ).fetchall()
+    assert logged == [(HOUR, datetime(2024, 5, 1, tzinfo=UTC))]

@@ -15,10 +15,12 @@ from datanexus.store.partitions import (
     RAW_EVENTS,
     ROLLUPS,
     default_rows,
+    ensure_all,
     ensure_partitions,
     list_partitions,
 )
 from datanexus.store.raw_events import RawEvent, write_raw_events
+from datanexus.store.resort import resort_closed_raw
 from datanexus.store.retention import retain
 from datanexus.store.rollups import RollupRow, write_rollups
 
@@ -140,3 +142,35 @@ def test_retention_drops_whole_raw_days_only_once_their_rollups_are_complete(
     ids = pg.execute(f'SELECT min(id), count(*) FROM "{schema}".raw_events').fetchone()
     assert ids == ("d10", 5)
     assert retain(pg, schema, now).dropped == [], "a rerun drops nothing more"
+
+
+def test_closed_raw_days_are_re_sorted_by_stream_and_time_once(
+    pg: psycopg.Connection[Any], schema: str
+) -> None:
+    day = datetime(2024, 5, 1, tzinfo=UTC)
+    ensure_partitions(pg, schema, RAW_EVENTS, day, ahead=1)
+    events = [
+        RawEvent("acme", f"s{i % 3}", f"e{i}", ms(day) + (997 * i) % 50_000, f'{{"i": {i}}}')
+        for i in range(300)
+    ]
+    write_raw_events(pg, schema, events)
+    physical = f'SELECT stream, ts, id FROM "{schema}".raw_events_p20240501 ORDER BY ctid'
+    before = pg.execute(physical).fetchall()
+    assert before != sorted(before), "arrival order interleaves the streams"
+    assert resort_closed_raw(pg, schema) == [], "not closed: compaction has not passed it"
+    write_rollups(pg, schema, [RollupRow("acme", "web", "{}", 60_000, ms(day), 0, 1, 1.0)])
+    compact(pg, schema, day + timedelta(days=1, hours=1))
+    assert resort_closed_raw(pg, schema) == ["raw_events_p20240501"]
+    after = pg.execute(physical).fetchall()
+    assert after == sorted(before), "same rows, in (stream, ts, id) order"
+    assert resort_closed_raw(pg, schema) == [], "done once"
+
+
+def test_ensure_all_covers_both_tables_within_their_retention(
+    pg: psycopg.Connection[Any], schema: str
+) -> None:
+    now = datetime(2024, 5, 10, tzinfo=UTC)
+    done = ensure_all(pg, schema, now, raw_days=2, rollup_days=40)
+    assert done["raw_events"].created == [f"raw_events_p202405{d:02d}" for d in range(8, 15)]
+    assert done["rollups"].created == [f"rollups_p2024{m:02d}" for m in range(3, 10)]
+    assert all(not m.created for m in ensure_all(pg, schema, now).values())
