@@ -42,6 +42,7 @@ from anyio import to_thread
 from datanexus.api.errors import ApiError
 from datanexus.api.metrics import ApiMetrics
 from datanexus.api.settings import ApiSettings
+from datanexus.api.tracing import current_span
 from datanexus.connectors.idempotency import canonical_json, idempotency_key
 from datanexus.connectors.publishers import RedisStreamPublisher
 from datanexus.errors import IngestionPaused, InvalidArgument, ServiceUnavailable
@@ -187,7 +188,7 @@ def check_rows(
 class _Batch:
     stream: str
     events: list[dict[str, Any]]
-    done: asyncio.Future[None] | None = None
+    traceparent: str | None = None
 
 
 @dataclass
@@ -238,7 +239,9 @@ class Ingestor:
 
     async def _publish(self, batch: _Batch) -> None:
         publisher = self._publisher(batch.stream)
-        await to_thread.run_sync(publisher.publish, batch.events)
+        # The request's span rides each entry so the flow continues the trace (OBS-3).
+        fields = {"traceparent": batch.traceparent} if batch.traceparent else None
+        await to_thread.run_sync(lambda: publisher.publish(batch.events, fields=fields))
         self.metrics.events.labels(stage="published").inc(len(batch.events))
 
     async def submit(
@@ -265,7 +268,8 @@ class Ingestor:
                 f"{self.settings.stream_max_length}); retry later",
                 retry,
             )
-        batch = _Batch(key, events)
+        span = current_span.get()
+        batch = _Batch(key, events, span.traceparent if span else None)
         if wait:
             try:
                 await self._publish(batch)

@@ -101,14 +101,18 @@ class RedisStreamPublisher:
         self._maxlen = maxlen
         self.sequencer = sequencer or Sequencer()
 
-    def publish(self, events: Sequence[Mapping[str, Any]]) -> list[Published]:
-        """Returns the keys and numbers; the entry ids are in :attr:`last_ids`."""
+    def publish(
+        self, events: Sequence[Mapping[str, Any]], *, fields: Mapping[str, str] | None = None
+    ) -> list[Published]:
+        """Returns the keys and numbers; the entry ids are in :attr:`last_ids`. ``fields``
+        (e.g. a W3C ``traceparent``) are added to every entry beside key, seq and data."""
         prepared = _prepare(events, self.sequencer)
+        extra = dict(fields or {})
         pipe = self._client.pipeline(transaction=True)
         for p, body in prepared:
             pipe.xadd(
                 self._stream,
-                {"key": p.key, "seq": p.seq, "data": body},
+                {**extra, "key": p.key, "seq": p.seq, "data": body},
                 maxlen=self._maxlen,
                 approximate=True,
             )

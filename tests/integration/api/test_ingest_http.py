@@ -188,3 +188,25 @@ def test_stream21_backpressure_pauses_and_resumes_below_half(
         client.xdel(key, *[i for i, _ in client.xrange(key, count=2)])  # 4 left < 5
         assert post(1).status_code == 200
     client.close()
+
+
+def test_obs3_traceparent_rides_the_redis_stream_entries(
+    client: TestClient, tenant_a: Tenant, prefix: str, redis_url: str
+) -> None:
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    r = client.post(
+        "/v1/streams/traced/events?wait=true",
+        json=[{"id": "t1", "ts": 1}],
+        headers={**tenant_a.headers, "traceparent": parent},
+    )
+    assert r.status_code == 200
+    client_ = redis.Redis.from_url(redis_url)
+    try:
+        ((_, fields),) = client_.xrange(f"{prefix}:{tenant_a.id}:traced")
+    finally:
+        client_.close()
+    carried = fields[b"traceparent"].decode()
+    # The entry carries the request's span: same trace, the API's span id (a child).
+    assert carried == r.headers["traceparent"]
+    assert carried.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert carried.split("-")[2] != "00f067aa0ba902b7"
