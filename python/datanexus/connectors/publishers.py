@@ -107,7 +107,7 @@ class RedisStreamPublisher:
         """Returns the keys and numbers; the entry ids are in :attr:`last_ids`. ``fields``
         (e.g. a W3C ``traceparent``) are added to every entry beside key, seq and data."""
         prepared = _prepare(events, self.sequencer)
-        extra = dict(fields or {})
+        extra: dict[Any, Any] = dict(fields or {})
         pipe = self._client.pipeline(transaction=True)
         for p, body in prepared:
             pipe.xadd(
