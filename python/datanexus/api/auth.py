@@ -1,6 +1,7 @@
 """Authentication, tenancy and quotas, as FastAPI dependencies (API-2, 5, 6, 9, 11, 12).
 
-The credential is an API key in ``Authorization: Bearer dnx_…`` or ``X-API-Key``. The
+The credential is an API key in ``Authorization: Bearer dnx_…`` or ``X-API-Key``, or,
+when enabled, a JSON Web Token in ``Authorization: Bearer`` (:mod:`datanexus.api.tokens`). The
 tenant of a request is the tenant of its key, never anything in the path, query or body
 (API-9). Order: credential (401) → request quota of the tenant (429) → scope (403) →
 suspended tenant on writes (403 ``TENANT_SUSPENDED``).
@@ -14,9 +15,10 @@ import structlog
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
-from datanexus.api.keys import Principal, authenticate
+from datanexus.api.keys import Principal, authenticate, tenant_status
 from datanexus.api.scopes import has_scope
 from datanexus.api.state import ApiState
+from datanexus.api.tokens import looks_like_jwt, verify_token
 from datanexus.errors import (
     NotAuthenticated,
     PermissionDenied,
@@ -49,6 +51,12 @@ async def principal_for_key(state: ApiState, key: str | None) -> Principal:
     if not key:
         raise NotAuthenticated("credentials required: Authorization: Bearer <API key>")
     schema = state.settings.db_schema
+    if state.settings.jwt_enabled and looks_like_jwt(key):
+        claims = verify_token(key, state.settings)
+        status = await state.db(lambda conn: tenant_status(conn, schema, claims.tenant))
+        if status is None:
+            raise NotAuthenticated("invalid token: unknown tenant")
+        return Principal(claims.tenant, f"jwt:{claims.subject}", None, claims.scopes, status)
     principal = await state.db(lambda conn: authenticate(conn, schema, key))
     if principal is None:
         raise NotAuthenticated("invalid, revoked or expired API key")

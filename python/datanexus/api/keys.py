@@ -33,6 +33,7 @@ __all__ = [
     "create_tenant_with_admin_key",
     "generate_key",
     "hash_key",
+    "tenant_status",
 ]
 
 KEY_PATTERN = re.compile(r"^dnx_[0-9a-f]{64}$")
@@ -172,3 +173,12 @@ def authenticate(conn: psycopg.Connection[Any], schema: str, key: str) -> Princi
     if row is None:
         return None
     return Principal(row[0], row[1], row[2], tuple(row[3]), row[4])
+
+
+def tenant_status(conn: psycopg.Connection[Any], schema: str, tenant: str) -> str | None:
+    """The status of ``tenant`` (active, suspended, deleting), None when unknown."""
+    row = conn.execute(
+        sql.SQL("SELECT status FROM {} WHERE tenant_id = %s").format(_t(schema, "tenants")),
+        (tenant,),
+    ).fetchone()
+    return None if row is None else str(row[0])

@@ -58,6 +58,13 @@ class ApiSettings(BaseModel):
     live_ping_interval_s: float = Field(default=30.0, gt=0)
     live_auth_timeout_s: float = Field(default=10.0, gt=0)
 
+    # API-7: JSON Web Tokens beside API keys. HS256 needs jwt_secret, RS256 jwt_public_key
+    # (PEM); with jwt_enabled and neither, start-up fails.
+    jwt_enabled: bool = False
+    jwt_secret: str | None = Field(default=None, repr=False, min_length=32)
+    jwt_public_key: str | None = Field(default=None, repr=False)
+    jwt_max_lifetime_s: int = Field(default=3600, ge=1)
+
     query_timeout_ms: int = Field(default=10_000, ge=1)
     db_pool_min: int = Field(default=1, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
@@ -80,6 +87,8 @@ class ApiSettings(BaseModel):
     def model_post_init(self, _context: object) -> None:
         if "*" in self.cors_origins and not self.dev_mode:
             raise ValueError("cors_origins: the wildcard '*' is only allowed with dev_mode")
+        if self.jwt_enabled and not (self.jwt_secret or self.jwt_public_key):
+            raise ValueError("jwt_enabled needs jwt_secret (HS256) or jwt_public_key (RS256)")
 
     def __repr_args__(self) -> list[tuple[str | None, object]]:
         return [
