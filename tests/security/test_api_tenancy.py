@@ -47,6 +47,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, int]] = {
     ("POST", "/v1/tenants/{tenant_id}/suspend"): ("404", 404),
     ("POST", "/v1/tenants/{tenant_id}/resume"): ("404", 404),
     ("DELETE", "/v1/tenants/{tenant_id}"): ("404", 404),
+    ("POST", "/v1/tenants/{tenant_id}/quotas"): ("404", 404),
     ("GET", "/v1/teams"): ("own", 200),
     ("POST", "/v1/teams"): ("own", 201),
     ("GET", "/v1/keys"): ("own", 200),
@@ -67,6 +68,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/keys"): {"scopes": ["keys:read:*"]},
     ("POST", "/v1/query"): {"query": "SELECT count() FROM web"},
     ("POST", "/v1/keys/{key_id}/rotate"): {"grace_seconds": 60},
+    ("POST", "/v1/tenants/{tenant_id}/quotas"): {"quota_events_per_s": 1},
 }
 
 

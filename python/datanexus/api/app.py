@@ -132,6 +132,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
             burst=settings.event_burst,
             prefix=f"{settings.key_prefix}:gcra",
         )
+        state.query_limiter = SlidingWindow(
+            state.redis,
+            limit=settings.rate_limit_requests,
+            window_s=60,
+            prefix=f"{settings.key_prefix}:qpm",
+        )
         state.ingest = Ingestor(settings, metrics, state.redis)
         state.ingest.start()
         try:

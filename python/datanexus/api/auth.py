@@ -53,10 +53,10 @@ async def principal_for_key(state: ApiState, key: str | None) -> Principal:
     schema = state.settings.db_schema
     if state.settings.jwt_enabled and looks_like_jwt(key):
         claims = verify_token(key, state.settings)
-        status = await state.db(lambda conn: tenant_status(conn, schema, claims.tenant))
-        if status is None:
+        found = await state.db(lambda conn: tenant_status(conn, schema, claims.tenant))
+        if found is None:
             raise NotAuthenticated("invalid token: unknown tenant")
-        return Principal(claims.tenant, f"jwt:{claims.subject}", None, claims.scopes, status)
+        return Principal(claims.tenant, f"jwt:{claims.subject}", None, claims.scopes, *found)
     principal = await state.db(lambda conn: authenticate(conn, schema, key))
     if principal is None:
         raise NotAuthenticated("invalid, revoked or expired API key")

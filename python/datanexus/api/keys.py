@@ -51,6 +51,8 @@ class Principal:
     team: str | None
     scopes: tuple[str, ...]
     tenant_status: str
+    quota_events_per_s: int | None = None
+    quota_queries_per_min: int | None = None
 
 
 def generate_key() -> str:
@@ -166,19 +168,24 @@ def authenticate(conn: psycopg.Connection[Any], schema: str, key: str) -> Princi
             "UPDATE {keys} k SET last_used_at = now() FROM {tenants} t"
             " WHERE k.key_hash = %s AND t.tenant_id = k.tenant_id"
             " AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
-            " RETURNING k.tenant_id, k.key_id, k.team_id, k.scopes, t.status"
+            " RETURNING k.tenant_id, k.key_id, k.team_id, k.scopes, t.status,"
+            " t.quota_events_per_s, t.quota_queries_per_min"
         ).format(keys=_t(schema, "api_keys"), tenants=_t(schema, "tenants")),
         (hash_key(key),),
     ).fetchone()
     if row is None:
         return None
-    return Principal(row[0], row[1], row[2], tuple(row[3]), row[4])
+    return Principal(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6])
 
 
-def tenant_status(conn: psycopg.Connection[Any], schema: str, tenant: str) -> str | None:
-    """The status of ``tenant`` (active, suspended, deleting), None when unknown."""
+def tenant_status(
+    conn: psycopg.Connection[Any], schema: str, tenant: str
+) -> tuple[str, int | None, int | None] | None:
+    """(status, events/s quota, queries/min quota) of ``tenant``; None when unknown."""
     row = conn.execute(
-        sql.SQL("SELECT status FROM {} WHERE tenant_id = %s").format(_t(schema, "tenants")),
+        sql.SQL(
+            "SELECT status, quota_events_per_s, quota_queries_per_min FROM {} WHERE tenant_id = %s"
+        ).format(_t(schema, "tenants")),
         (tenant,),
     ).fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else (str(row[0]), row[1], row[2])

@@ -89,15 +89,17 @@ class SlidingWindow:
         self._prefix = prefix
         self._script = client.register_script(_SLIDING)
 
-    async def hit(self, principal: str) -> QuotaDecision:
+    async def hit(self, principal: str, limit: int | None = None) -> QuotaDecision:
+        """Count one request of ``principal`` (``limit`` overrides the default)."""
+        limit = self.limit if limit is None else limit
         try:
             allowed, remaining, reset, now = await self._script(
                 keys=[f"{self._prefix}:{principal}"],
-                args=[self._window_ms, self.limit, secrets.token_hex(6)],
+                args=[self._window_ms, limit, secrets.token_hex(6)],
             )
         except (redis.RedisError, OSError) as error:
             raise ServiceUnavailable(f"rate limiter: Redis unavailable: {error}") from error
-        return QuotaDecision(bool(allowed), self.limit, int(remaining), int(reset), int(now))
+        return QuotaDecision(bool(allowed), limit, int(remaining), int(reset), int(now))
 
 
 class Gcra:
@@ -112,17 +114,22 @@ class Gcra:
         self._prefix = prefix
         self._script = client.register_script(_GCRA)
 
-    async def take(self, tenant: str, cost: int) -> float | None:
+    async def take(self, tenant: str, cost: int, rate_per_s: float | None = None) -> float | None:
         """None when ``cost`` events are admitted, else the seconds to wait (``inf``
-        when the batch is larger than the burst and can never be admitted whole)."""
-        if cost > self.burst:
+        when the batch is larger than the burst and can never be admitted whole).
+        ``rate_per_s`` overrides the default rate (a tenant's quota); the burst is then
+        two seconds' worth of it."""
+        interval_ms, burst = self._interval_ms, self.burst
+        if rate_per_s is not None and rate_per_s != self.rate_per_s:
+            interval_ms, burst = 1000.0 / rate_per_s, max(1, int(2 * rate_per_s))
+        if cost > burst:
             return math.inf
         if cost <= 0:
             return None
         try:
             allowed, wait_ms = await self._script(
                 keys=[f"{self._prefix}:{tenant}"],
-                args=[repr(self._interval_ms), self.burst, cost],
+                args=[repr(interval_ms), burst, cost],
             )
         except (redis.RedisError, OSError) as error:
             raise ServiceUnavailable(f"event rate: Redis unavailable: {error}") from error

@@ -30,6 +30,7 @@ class ApiState:
     redis: aioredis.Redis | None = None
     limiter: SlidingWindow | None = None
     gcra: Gcra | None = None
+    query_limiter: SlidingWindow | None = None
     ingest: Any = None  # datanexus.api.ingest.Ingestor, set by the lifespan
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -207,3 +207,53 @@ def test_api6_keys_belong_to_teams_of_their_tenant(
         "/v1/keys", json={"scopes": ["keys:read:*"], "team_id": "ops"}, headers=tenant_b.headers
     )
     assert r.status_code == 404
+
+
+def test_api11_tenant_quotas_events_and_queries(
+    client: TestClient,
+    tenant_a: Tenant,
+    operator: Tenant,
+    admin_conn: psycopg.Connection[Any],
+    api_schema: str,
+) -> None:
+    assert (
+        client.post(
+            f"/v1/tenants/{tenant_a.id}/quotas",
+            json={"quota_events_per_s": 5},
+            headers=tenant_a.headers,
+        ).status_code
+        == 403
+    )
+    r = client.post(
+        f"/v1/tenants/{tenant_a.id}/quotas",
+        json={"quota_events_per_s": 5, "quota_queries_per_min": 2},
+        headers=operator.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["quota_events_per_s"] == 5
+    # Burst = 2 s of the quota = 10 events; then the tenant waits.
+    ok = client.post(
+        "/v1/streams/q/events",
+        json=[{"ts": 1, "i": i} for i in range(10)],
+        headers=tenant_a.headers,
+    )
+    assert ok.status_code == 202
+    over = client.post("/v1/streams/q/events", json=[{"ts": 1, "i": 99}], headers=tenant_a.headers)
+    assert over.status_code == 429
+    assert "5/s" in over.json()["error"]["message"]
+    too_big = client.post(
+        "/v1/streams/q/events",
+        json=[{"ts": 1, "i": i} for i in range(11)],
+        headers=tenant_a.headers,
+    )
+    assert too_big.status_code == 429
+    from tests.integration.api.api_helpers import add_pipeline
+
+    add_pipeline(admin_conn, api_schema, tenant_a.id, "web", [])
+    query = {"query": "SELECT count() FROM web"}
+    codes = [
+        client.post("/v1/query", json=query, headers=tenant_a.headers).status_code for _ in range(3)
+    ]
+    assert codes == [200, 200, 429]
+    actions = [e["action"] for e in client.get("/v1/audit", headers=tenant_a.headers).json()]
+    assert "tenant.quotas" in actions

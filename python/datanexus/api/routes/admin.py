@@ -52,6 +52,17 @@ class TenantInfo(StrictModel):
     created_at: datetime
     suspended_at: datetime | None = None
     delete_after: datetime | None = None
+    quota_events_per_s: int | None = None
+    quota_bytes: int | None = None
+    quota_queries_per_min: int | None = None
+
+
+class TenantQuotas(StrictModel):
+    """Quotas of a tenant; null removes one (the server defaults apply)."""
+
+    quota_events_per_s: int | None = Field(default=None, ge=1, le=10_000_000)
+    quota_bytes: int | None = Field(default=None, ge=1)
+    quota_queries_per_min: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class TenantCreate(StrictModel):
@@ -133,7 +144,8 @@ def _key_row(conn: psycopg.Connection[Any], tenant: str, key_id: str) -> dict[st
 def _tenant_row(conn: psycopg.Connection[Any], tenant: str) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT tenant_id, name, status, created_at, suspended_at, delete_after"
+            "SELECT tenant_id, name, status, created_at, suspended_at, delete_after,"
+            " quota_events_per_s, quota_bytes, quota_queries_per_min"
             " FROM tenants WHERE tenant_id = %s",
             (tenant,),
         ).fetchone()
@@ -251,6 +263,49 @@ async def resume_tenant(tenant_id: Name, request: Request, principal: Caller) ->
 async def delete_tenant(tenant_id: Name, request: Request, principal: Caller) -> Any:
     """Marks the tenant for deletion after a 30-day grace (read-only meanwhile)."""
     return await _set_status(request, principal, tenant_id, "delete")
+
+
+@router.post("/tenants/{tenant_id}/quotas", response_model=TenantInfo)
+async def set_quotas(
+    tenant_id: Name, body: TenantQuotas, request: Request, principal: Caller
+) -> Any:
+    """Set the tenant's quotas: events/s (GCRA on ingestion, burst of 2 s), queries per
+    minute (rolling window on /v1/query), bytes (recorded)."""
+    _platform_target(principal, tenant_id)
+    require(principal, "platform:admin:*", write=True)
+    state = api_state(request)
+    schema = state.settings.db_schema
+    values = body.model_dump()
+
+    def run(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+        updated = conn.execute(
+            "UPDATE tenants SET quota_events_per_s = %s, quota_bytes = %s,"
+            " quota_queries_per_min = %s WHERE tenant_id = %s",
+            (
+                values["quota_events_per_s"],
+                values["quota_bytes"],
+                values["quota_queries_per_min"],
+                tenant_id,
+            ),
+        ).rowcount
+        if not updated:
+            return None
+        audit(
+            conn,
+            schema,
+            tenant=tenant_id,
+            actor_tenant=principal.tenant,
+            actor_key=principal.key_id,
+            action="tenant.quotas",
+            target=tenant_id,
+            details=values,
+        )
+        return _tenant_row(conn, tenant_id)
+
+    row = await state.db(run)
+    if row is None:
+        raise _not_found("tenant", tenant_id)
+    return TenantInfo(**row)
 
 
 # ---------------------------------------------------------------- teams

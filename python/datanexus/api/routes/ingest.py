@@ -96,12 +96,13 @@ async def ingest_events(
     events, results = check_rows(rows, principal.tenant, stream, received_at())
     ingestor: Ingestor = state.ingest
     if events and state.gcra is not None:
-        wait_s = await state.gcra.take(principal.tenant, len(events))
+        quota = principal.quota_events_per_s
+        rate = state.gcra.rate_per_s if quota is None else float(quota)
+        wait_s = await state.gcra.take(principal.tenant, len(events), rate)
         if wait_s is not None:
             state.metrics.rate_limited.labels(stage="events").inc()
             raise RateLimited(
-                f"event rate of this tenant exceeded ({state.gcra.rate_per_s:g}/s, burst "
-                f"{state.gcra.burst}); batch of {len(events)}",
+                f"event rate of this tenant exceeded ({rate:g}/s); batch of {len(events)}",
                 Ingestor.retry_after(wait_s),
             )
     if events:

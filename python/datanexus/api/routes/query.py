@@ -19,9 +19,12 @@ from pydantic import BaseModel, Field
 
 from datanexus.api.auth import Caller, api_state, require
 from datanexus.api.errors import ApiError
+from datanexus.api.keys import Principal
 from datanexus.api.models import StrictModel
 from datanexus.api.schemas import AUTH_ERRORS
 from datanexus.api.scopes import has_scope
+from datanexus.api.state import ApiState
+from datanexus.errors import RateLimited, ServiceUnavailable
 from datanexus.query import MAX_LIMIT, QueryResult, run_query
 from datanexus.query.check import parse_query
 from datanexus.store.tenancy import tenant_scope
@@ -66,6 +69,7 @@ async def query(body: QueryRequest, request: Request, principal: Caller) -> Any:
     require(principal, f"query:read:{stream}")
     state = api_state(request)
     settings = state.settings
+    await _query_quota(state, principal)
 
     def run(conn: psycopg.Connection[Any]) -> QueryResult:
         return run_query(
@@ -87,6 +91,29 @@ async def query(body: QueryRequest, request: Request, principal: Caller) -> Any:
         next_cursor=result.next_cursor,
         total=result.total,
     )
+
+
+async def _query_quota(state: ApiState, principal: Principal) -> None:
+    """The tenant's queries-per-minute quota (API-11), when it has one."""
+    quota, limiter = principal.quota_queries_per_min, state.query_limiter
+    if quota is None or limiter is None:
+        return
+    try:
+        decision = await limiter.hit(principal.tenant, quota)
+    except ServiceUnavailable:
+        if settings_fail_closed(state):
+            raise
+        state.metrics.rate_limit_fail_open.inc()
+        return
+    if not decision.allowed:
+        state.metrics.rate_limited.labels(stage="queries").inc()
+        raise RateLimited(
+            f"{quota} queries per minute exceeded for this tenant", decision.retry_after_s
+        )
+
+
+def settings_fail_closed(state: ApiState) -> bool:
+    return state.settings.rate_limit_fail_closed
 
 
 _COLUMNS = "name, version, dims, metrics, granularities, updated_at"
