@@ -65,6 +65,10 @@ class ApiSettings(BaseModel):
     jwt_public_key: str | None = Field(default=None, repr=False)
     jwt_max_lifetime_s: int = Field(default=3600, ge=1)
 
+    # /metrics is open (Prometheus scrapers carry no API key; labels carry no tenant data)
+    # unless a token is set: then it needs ``Authorization: Bearer <metrics_token>``.
+    metrics_token: str | None = Field(default=None, repr=False, min_length=16)
+
     query_timeout_ms: int = Field(default=10_000, ge=1)
     db_pool_min: int = Field(default=1, ge=0)
     db_pool_max: int = Field(default=10, ge=1)

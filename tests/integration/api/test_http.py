@@ -294,3 +294,16 @@ def test_audit_rows_carry_tenant(
         (tenant_a.id,),
     ).fetchall()
     assert rows == [(tenant_a.id, "tenant.create")]
+
+
+def test_obs1_metrics_token_when_configured(
+    database_url: str, redis_url: str, api_schema: str, prefix: str
+) -> None:
+    token = "m" * 20
+    settings = make_settings(database_url, redis_url, api_schema, prefix, metrics_token=token)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers=auth("x" * 20)).status_code == 401
+        r = c.get("/metrics", headers=auth(token))
+        assert r.status_code == 200
+        assert "datanexus_http_requests_total" in r.text

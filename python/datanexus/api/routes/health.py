@@ -1,9 +1,11 @@
 """``/health`` (open, liveness), ``/ready`` (open; 503 until the schema is migrated and
 PostgreSQL and Redis answer, API-2) and ``/metrics`` (Prometheus text, OBS-1; open like
-the health checks, as scrapers carry no API key and the labels carry no tenant data)."""
+the health checks, as scrapers carry no API key and the labels carry no tenant data,
+unless ``metrics_token`` is set)."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 import psycopg
@@ -14,7 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from datanexus.api.auth import api_state
-from datanexus.api.schemas import OPEN_ERRORS
+from datanexus.api.schemas import AUTH_ERRORS, OPEN_ERRORS
+from datanexus.errors import NotAuthenticated
 from datanexus.store.migrations import applied_versions, shipped
 
 router = APIRouter(tags=["health"], responses=OPEN_ERRORS)
@@ -63,7 +66,17 @@ async def ready(request: Request) -> Any:
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, 401: AUTH_ERRORS[401]},
+)
 async def metrics(request: Request) -> Response:
-    registry = api_state(request).metrics.registry
+    state = api_state(request)
+    token = state.settings.metrics_token
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise NotAuthenticated("/metrics needs the metrics token")
+    registry = state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
