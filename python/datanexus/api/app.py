@@ -26,7 +26,7 @@ from datanexus.api.ingest import Ingestor
 from datanexus.api.metrics import ApiMetrics
 from datanexus.api.middleware import RequestContext
 from datanexus.api.ratelimit import Gcra, SlidingWindow
-from datanexus.api.routes import admin, health, ingest, query
+from datanexus.api.routes import health, ingest, keys, query, tenants
 from datanexus.api.settings import ApiSettings
 from datanexus.api.state import ApiState
 from datanexus.api.tracing import current_correlation_id
@@ -159,7 +159,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     _install_handlers(app)
     app.include_router(health.router)
     app.include_router(ingest.router)
-    app.include_router(admin.router)
+    app.include_router(tenants.router)
+    app.include_router(keys.router)
     app.include_router(query.router)
     app.include_router(live.router)
     app.add_middleware(RequestContext, settings=settings, metrics=metrics)

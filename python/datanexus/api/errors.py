@@ -16,7 +16,7 @@ from typing import Any
 
 from datanexus import errors as dn
 
-__all__ = ["ApiError", "Mapped", "envelope", "map_error"]
+__all__ = ["ApiError", "Mapped", "envelope", "map_error", "not_found"]
 
 
 class ApiError(dn.DataNexusError):
@@ -122,3 +122,8 @@ def envelope(code: str, message: str, details: Mapping[str, Any] | None = None) 
             "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         }
     }
+
+
+def not_found(what: str, ident: str) -> ApiError:
+    """404 for ``ident``: the same whether it is missing or another tenant's (API-9)."""
+    return ApiError(404, "NOT_FOUND", f"{what} {ident!r} not found")
