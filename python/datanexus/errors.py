@@ -15,15 +15,19 @@ __all__ = [
     "DataNexusError",
     "EventMigrationError",
     "IncompatibleSketches",
+    "IngestionPaused",
     "InvalidArgument",
     "InvalidSchema",
     "InvalidType",
     "MigrationError",
     "MissingField",
+    "NotAuthenticated",
     "NotFound",
     "PathNotAllowed",
+    "PermissionDenied",
     "QueryError",
     "QueryTimeout",
+    "RateLimited",
     "SchemaLimitExceeded",
     "SchemaNotFound",
     "SchemaStateError",
@@ -32,6 +36,7 @@ __all__ = [
     "ServiceUnavailable",
     "StorageError",
     "StreamNotFound",
+    "TenantSuspended",
     "TransformError",
 ]
 
@@ -99,6 +104,35 @@ class TransformError(DataNexusError, ValueError):
 class MissingField(TransformError):
     """A field path names a key or index the event does not have (DEC-1: a null on the
     path yields None, a missing key raises unless the step sets ``on_error = "skip"``)."""
+class NotAuthenticated(DataNexusError, PermissionError):
+    """No credential, or one that is unknown, malformed, revoked or expired (HTTP 401)."""
+
+
+class PermissionDenied(DataNexusError, PermissionError):
+    """A valid credential without the scope an action on a resource of its own tenant
+    needs (HTTP 403); the message names the scope."""
+
+
+class TenantSuspended(PermissionDenied):
+    """A write by a tenant that is suspended (read-only) or being deleted (HTTP 403)."""
+
+
+class RateLimited(DataNexusError):
+    """A quota is exhausted; ``retry_after`` is the whole number of seconds until it
+    admits the request again (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IngestionPaused(ServiceUnavailable):
+    """Ingestion refuses new events while its buffer or stream is over its threshold;
+    ``retry_after`` in whole seconds (HTTP 503)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NotFound(DataNexusError, LookupError):

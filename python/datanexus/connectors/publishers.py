@@ -88,16 +88,26 @@ class RabbitStreamPublisher:
 # All entries of a call in one atomic script: one round trip and one reply, where a
 # MULTI/EXEC pipeline packs and parses a command per event (about 3x slower).
 _XADD_MANY = """
-local ids = {}
 local trim = tonumber(ARGV[1])
-for i = 2, #ARGV, 3 do
-  if trim > 0 then
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', trim, '*',
-                               'key', ARGV[i], 'seq', ARGV[i + 1], 'data', ARGV[i + 2])
-  else
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], '*',
-                               'key', ARGV[i], 'seq', ARGV[i + 1], 'data', ARGV[i + 2])
-  end
+local nextra = tonumber(ARGV[2])
+local head = {}
+if trim > 0 then
+  head = {'MAXLEN', '~', trim}
+end
+head[#head + 1] = '*'
+for i = 3, 2 + nextra do
+  head[#head + 1] = ARGV[i]
+end
+local ids = {}
+for i = 3 + nextra, #ARGV, 3 do
+  local args = {unpack(head)}
+  args[#args + 1] = 'key'
+  args[#args + 1] = ARGV[i]
+  args[#args + 1] = 'seq'
+  args[#args + 1] = ARGV[i + 1]
+  args[#args + 1] = 'data'
+  args[#args + 1] = ARGV[i + 2]
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], unpack(args))
 end
 return ids
 """
@@ -122,13 +132,17 @@ class RedisStreamPublisher:
         self._script = self._client.register_script(_XADD_MANY)
         self.sequencer = sequencer or Sequencer()
 
-    def publish(self, events: Sequence[Mapping[str, Any]]) -> list[Published]:
-        """Returns the keys and numbers; the entry ids are in :attr:`last_ids`."""
+    def publish(
+        self, events: Sequence[Mapping[str, Any]], *, fields: Mapping[str, str] | None = None
+    ) -> list[Published]:
+        """Returns the keys and numbers; the entry ids are in :attr:`last_ids`. ``fields``
+        (e.g. a W3C ``traceparent``) are added to every entry beside key, seq and data."""
         prepared = _prepare(events, self.sequencer)
         if not prepared:
             self.last_ids: list[bytes] = []
             return []
-        args: list[Any] = [self._maxlen or 0]
+        extra = [x for kv in (fields or {}).items() for x in kv]
+        args: list[Any] = [self._maxlen or 0, len(extra), *extra]
         for p, body in prepared:
             args += (p.key, p.seq, body)
         self.last_ids = list(self._script(keys=[self._stream], args=args))

@@ -1,0 +1,324 @@
+"""Event ingestion (API-3, STREAM-21): body decoding, per-row checks, the buffer and the
+publisher.
+
+A batch is a JSON array of objects or NDJSON (one object per line), optionally gzip;
+more than ``max_body_bytes`` (before or after decompression) → 413. Each row must be an
+object; its ``ts`` (RFC 3339 with an offset, or epoch ms) must parse, and a missing one
+is set to the receive time; ``tenant`` is the credential's (a row naming another tenant
+is refused) and ``stream`` the path's; ``id`` is the row's own or the hash of its
+canonical JSON (:func:`~datanexus.connectors.idempotency.idempotency_key`). Refused
+rows get a per-row error and are not published; the others are.
+
+Accepted rows go to the Redis stream ``<stream_prefix>:<tenant>:<stream>`` through
+:class:`~datanexus.connectors.publishers.RedisStreamPublisher`. Without ``wait`` they are
+buffered (202) and a worker publishes them, retrying with backoff; ``wait=true``
+publishes before answering (200) and a failure answers 503 (the client retries; the ids
+make the retry idempotent). Backpressure: when buffered events reach
+``buffer_max_events`` ingestion pauses (503 ``INGESTION_PAUSED`` + ``Retry-After``) and
+resumes only below half of it; a stream longer than ``stream_max_length`` (the flow is
+behind) pauses that stream the same way. :meth:`Ingestor.drain` publishes everything
+buffered (called at shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import random
+import re
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from anyio import to_thread
+
+from datanexus.api.errors import ApiError
+from datanexus.api.metrics import ApiMetrics
+from datanexus.api.settings import ApiSettings
+from datanexus.api.tracing import current_span
+from datanexus.connectors.idempotency import canonical_json, idempotency_key
+from datanexus.connectors.publishers import RedisStreamPublisher
+from datanexus.errors import IngestionPaused, InvalidArgument, ServiceUnavailable
+from datanexus.retry import Backoff
+
+__all__ = ["Ingestor", "RowResult", "check_rows", "decode_body", "stream_key"]
+
+log = logging.getLogger(__name__)
+
+STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def stream_key(prefix: str, tenant: str, stream: str) -> str:
+    """The Redis stream of (tenant, stream): ``<prefix>:<tenant>:<stream>``."""
+    return f"{prefix}:{tenant}:{stream}"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _loads(text: str | bytes) -> Any:
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def decode_body(body: bytes, content_type: str, content_encoding: str, limit: int) -> list[Any]:
+    """The rows of a batch; :class:`ApiError` 413/415/400 for an oversized, untyped or
+    unparseable body."""
+    encoding = content_encoding.strip().lower()
+    if encoding == "gzip":
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            body = inflater.decompress(body, limit + 1)
+        except zlib.error as error:
+            raise ApiError(400, "INVALID_BODY", f"body is not valid gzip: {error}") from None
+        if len(body) > limit or inflater.unconsumed_tail:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"decompressed body exceeds {limit} bytes")
+    elif encoding not in ("", "identity"):
+        raise ApiError(
+            415, "UNSUPPORTED_MEDIA_TYPE", f"content encoding {encoding!r}: use gzip or none"
+        )
+    ctype = content_type.split(";")[0].strip().lower()
+    try:
+        if ctype in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
+            rows = []
+            for number, line in enumerate(body.split(b"\n"), 1):
+                if line.strip():
+                    try:
+                        rows.append(_loads(line))
+                    except ValueError as error:
+                        raise ApiError(
+                            400,
+                            "INVALID_BODY",
+                            f"NDJSON line {number}: {error}",
+                            {"line": number},
+                        ) from None
+            return rows
+        data = _loads(body)
+    except UnicodeDecodeError:
+        raise ApiError(400, "INVALID_BODY", "body is not UTF-8") from None
+    except ValueError as error:
+        raise ApiError(400, "INVALID_BODY", f"body is not JSON: {error}") from None
+    if not isinstance(data, list):
+        raise ApiError(400, "INVALID_BODY", "body must be a JSON array of events (or NDJSON)")
+    return data
+
+
+@dataclass
+class RowResult:
+    index: int
+    id: str | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        if self.error is None:
+            return {"index": self.index, "status": "accepted", "id": self.id}
+        return {"index": self.index, "status": "rejected", "error": self.error}
+
+
+def _check_ts(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "ts must be an RFC 3339 string or epoch milliseconds, got a boolean"
+    if isinstance(value, int):
+        return None if 0 <= value <= _MAX_EPOCH_MS else f"ts {value} ms is out of range"
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return f"ts {value[:64]!r} is not RFC 3339"
+        return None if parsed.tzinfo is not None else f"ts {value[:64]!r} has no UTC offset"
+    return f"ts must be an RFC 3339 string or epoch milliseconds, got {type(value).__name__}"
+
+
+def check_rows(
+    rows: list[Any], tenant: str, stream: str, now: datetime
+) -> tuple[list[dict[str, Any]], list[RowResult]]:
+    """The events to publish (tenant, stream, id and ts filled in) and a result per row."""
+    events: list[dict[str, Any]] = []
+    results: list[RowResult] = []
+    now_ms = int(now.timestamp() * 1000)
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            results.append(RowResult(index, error=f"row is a {type(row).__name__}, not an object"))
+            continue
+        if "tenant" in row and row["tenant"] != tenant:
+            results.append(RowResult(index, error="tenant differs from the API key's tenant"))
+            continue
+        if "stream" in row and row["stream"] != stream:
+            results.append(RowResult(index, error=f"stream differs from the path's {stream!r}"))
+            continue
+        if "id" in row and not (
+            (isinstance(row["id"], str) and 0 < len(row["id"]) <= 256)
+            or (isinstance(row["id"], int) and not isinstance(row["id"], bool))
+        ):
+            results.append(RowResult(index, error="id must be a non-empty string or an integer"))
+            continue
+        event = dict(row)
+        if "ts" in event:
+            problem = _check_ts(event["ts"])
+            if problem is not None:
+                results.append(RowResult(index, error=problem))
+                continue
+        else:
+            event["ts"] = now_ms
+        event["tenant"] = tenant
+        event["stream"] = stream
+        try:
+            # One canonical encoding per event: it both validates (no NaN) and, without
+            # an id, is what the content hash is taken of.
+            if "id" in event:
+                canonical_json(event)
+            event["id"] = idempotency_key(event)
+        except InvalidArgument as error:
+            results.append(RowResult(index, error=str(error)))
+            continue
+        events.append(event)
+        results.append(RowResult(index, id=event["id"]))
+    return events, results
+
+
+@dataclass
+class _Batch:
+    stream: str
+    events: list[dict[str, Any]]
+    traceparent: str | None = None
+
+
+@dataclass
+class _Hysteresis:
+    """Pauses at ≥ ``high``, resumes below ``high`` / 2 (STREAM-21)."""
+
+    high: int
+    paused: bool = False
+
+    def update(self, level: int) -> bool:
+        if self.paused and level < self.high / 2:
+            self.paused = False
+        elif level >= self.high:
+            self.paused = True
+        return self.paused
+
+
+@dataclass
+class Ingestor:
+    settings: ApiSettings
+    metrics: ApiMetrics
+    redis: aioredis.Redis
+    pending: int = 0
+    _queue: asyncio.Queue[_Batch] = field(default_factory=asyncio.Queue)
+    _publishers: OrderedDict[str, RedisStreamPublisher] = field(default_factory=OrderedDict)
+    _worker: asyncio.Task[None] | None = None
+    _buffer_gate: _Hysteresis = field(init=False)
+    _stream_gates: dict[str, _Hysteresis] = field(default_factory=dict)
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self._buffer_gate = _Hysteresis(self.settings.buffer_max_events)
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._run())
+
+    def _publisher(self, stream: str) -> RedisStreamPublisher:
+        publisher = self._publishers.get(stream)
+        if publisher is None:
+            publisher = RedisStreamPublisher(self.settings.redis_url, stream)
+            self._publishers[stream] = publisher
+            if len(self._publishers) > 256:
+                _, old = self._publishers.popitem(last=False)
+                old.close()
+        else:
+            self._publishers.move_to_end(stream)
+        return publisher
+
+    async def _publish(self, batch: _Batch) -> None:
+        publisher = self._publisher(batch.stream)
+        # The request's span rides each entry so the flow continues the trace (OBS-3).
+        fields = {"traceparent": batch.traceparent} if batch.traceparent else None
+        await to_thread.run_sync(lambda: publisher.publish(batch.events, fields=fields))
+        self.metrics.events.labels(stage="published").inc(len(batch.events))
+
+    async def submit(
+        self, tenant: str, stream: str, events: list[dict[str, Any]], wait: bool
+    ) -> None:
+        """Buffer (or with ``wait`` publish) ``events``; :class:`IngestionPaused` when a
+        gate is closed, :class:`ServiceUnavailable` when Redis cannot take them."""
+        retry = self.settings.retry_after_s
+        if self._buffer_gate.update(self.pending + len(events)):
+            raise IngestionPaused(
+                f"ingestion buffer holds {self.pending} events (limit "
+                f"{self.settings.buffer_max_events}); retry later",
+                retry,
+            )
+        key = stream_key(self.settings.stream_prefix, tenant, stream)
+        try:
+            length = int(await self.redis.xlen(key))
+        except (redis.RedisError, OSError) as error:
+            raise ServiceUnavailable(f"Redis unavailable for {key}: {error}") from error
+        gate = self._stream_gates.setdefault(key, _Hysteresis(self.settings.stream_max_length))
+        if gate.update(length):
+            raise IngestionPaused(
+                f"stream {stream!r} holds {length} unprocessed events (limit "
+                f"{self.settings.stream_max_length}); retry later",
+                retry,
+            )
+        span = current_span.get()
+        batch = _Batch(key, events, span.traceparent if span else None)
+        if wait:
+            try:
+                await self._publish(batch)
+            except (redis.RedisError, OSError) as error:
+                raise ServiceUnavailable(f"publishing to {key} failed: {error}") from error
+            return
+        self.pending += len(events)
+        self._queue.put_nowait(batch)
+
+    async def _run(self) -> None:
+        backoff = Backoff(base=0.1, cap=5.0)
+        while True:
+            batch = await self._queue.get()
+            attempt = 0
+            while True:
+                try:
+                    await self._publish(batch)
+                    break
+                except (redis.RedisError, OSError) as error:
+                    attempt += 1
+                    log.warning(
+                        "publishing %d events failed (attempt %d): %s",
+                        len(batch.events),
+                        attempt,
+                        error,
+                    )
+                    await asyncio.sleep(backoff.pause(attempt, self._rng))
+            self.pending -= len(batch.events)
+            self._queue.task_done()
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until every buffered batch is published (or ``timeout_s`` passed: what is
+        left is logged as an error with its count), then stop the worker."""
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout_s)
+        except TimeoutError:
+            log.error("shutdown with %d events not yet published", self.pending)
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        for publisher in self._publishers.values():
+            publisher.close()
+        self._publishers.clear()
+
+    @staticmethod
+    def retry_after(wait_s: float) -> int:
+        return max(1, math.ceil(wait_s)) if math.isfinite(wait_s) else 60
+
+
+def received_at() -> datetime:
+    return datetime.now(UTC)
