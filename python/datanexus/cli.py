@@ -237,11 +237,22 @@ def query(
 @app.command()
 def serve() -> None:
     """Serve the HTTP API (ingestion, query, live results)."""
+    from datanexus.api import ApiSettings
     from datanexus.api import serve as serve_api
 
     settings = _settings()
     with _services(settings) as services:
-        _guard(lambda: serve_api(settings, services))
+        api = ApiSettings(
+            database_url=services.database_url,
+            redis_url=services.redis_url,
+            db_schema=settings.schema,
+            host=settings.api.host,
+            port=settings.api.port,
+            cors_origins=settings.api.cors_origins,
+            rate_limit_requests=settings.api.requests_per_minute,
+        )
+        console.print(f"serving the API on http://{api.host}:{api.port} (docs at /docs)")
+        _guard(lambda: serve_api(api))
 
 
 def main() -> None:

@@ -104,6 +104,8 @@ class TransformError(DataNexusError, ValueError):
 class MissingField(TransformError):
     """A field path names a key or index the event does not have (DEC-1: a null on the
     path yields None, a missing key raises unless the step sets ``on_error = "skip"``)."""
+
+
 class NotAuthenticated(DataNexusError, PermissionError):
     """No credential, or one that is unknown, malformed, revoked or expired (HTTP 401)."""
 

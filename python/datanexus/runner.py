@@ -81,11 +81,11 @@ def run_flow(
     if recovery_dir is not None:
         if not recovery_dir.exists() or not any(recovery_dir.iterdir()):
             recovery_dir.mkdir(parents=True, exist_ok=True)
-            init_db_dir(recovery_dir, RECOVERY_PARTITIONS)
-        recovery = RecoveryConfig(str(recovery_dir))
+            init_db_dir(recovery_dir, RECOVERY_PARTITIONS)  # type: ignore[no-untyped-call]
+        recovery = RecoveryConfig(str(recovery_dir))  # type: ignore[no-untyped-call]
     if on_start is not None:
         on_start()
-    cli_main(
+    cli_main(  # type: ignore[no-untyped-call]
         flow,
         workers_per_process=workers,
         process_id=None,

@@ -45,7 +45,7 @@ def _entry_id(position: int) -> str:
 
 def _lag(client: redis.Redis, key: str, position: int | None) -> int:
     start = "-" if position is None else "(" + _entry_id(position)
-    return len(client.xrange(key, min=start, max="+", count=LAG_CAP))
+    return len(client.xrange(key, min=start, max="+", count=LAG_CAP) or [])
 
 
 def status_rows(

@@ -93,7 +93,8 @@ def redis_stream_source(options: Mapping[str, Any], ctx: SourceContext) -> Redis
             stop_after = {}
             for key in keys:
                 last = client.xrevrange(key, count=1)
-                stop_after[key] = redis_id_position(last[0][0]) if last else 0
+                entry = last[0][0] if last else None
+                stop_after[key] = redis_id_position(entry) if entry is not None else 0
         finally:
             client.close()
     return RedisStreamSource(

@@ -22,6 +22,7 @@ by nature; the windows run natively on whole batches.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -72,6 +73,18 @@ def _window(agg: AggregationSpec) -> Window:
 
 def _batch_len(batch: SourceBatch[Any]) -> int:
     return sum(len(x) if isinstance(x, MessageBatch) else 1 for x in batch.events)
+
+
+def _report(on_events: Callable[[int], None], _step: str, batch: SourceBatch[Any]) -> None:
+    on_events(_batch_len(batch))
+
+
+def _late_letter(stage: str, tenant: str, pipeline: str, event: Any) -> DeadLetter:
+    return _letter(event, stage, "late", "beyond the allowed lateness", tenant, pipeline)
+
+
+def _error_letter(stage: str, tenant: str, pipeline: str, pair: tuple[Any, str]) -> DeadLetter:
+    return _letter(pair[0], stage, "unwindowable", pair[1], tenant, pipeline)
 
 
 def _letter(
@@ -188,11 +201,12 @@ def build_pipeline_flow(
         batch_size=batch_size,
         stop_at_end=stop_at_end,
     )
-    source = PartitionedSource(make_source(spec.source.kind, spec.source.options, context))
+    source: PartitionedSource[Any, Any] = PartitionedSource(
+        make_source(spec.source.kind, spec.source.options, context)
+    )
     batches: Stream[SourceBatch[Any]] = op.input("in", flow, source)
     if on_events is not None:
-        count = on_events
-        op.inspect("progress", batches, lambda _step, b: count(_batch_len(b)))
+        op.inspect("progress", batches, functools.partial(_report, on_events))
     prepared = op.map("prepare", batches, _Prepare(spec, flow_name, validator))
     events = op.map("events", prepared, lambda pair: pair[0])
     to_store: list[Stream[Any]] = [op.flat_map("dead_letters", prepared, lambda pair: pair[1])]
@@ -222,24 +236,11 @@ def build_pipeline_flow(
         split = op.branch(f"kinds_{agg.name}", converted, lambda x: isinstance(x, LiveUpdate))
         live.append(split.trues)
         to_store.append(split.falses)
-        to_store.append(
-            op.map(
-                f"late_{agg.name}",
-                out.late,
-                lambda e, name=agg.name: _letter(
-                    e, f"window:{name}", "late", "beyond the allowed lateness", tenant, spec.name
-                ),
-            )
-        )
-        to_store.append(
-            op.map(
-                f"unwindowable_{agg.name}",
-                out.errors,
-                lambda pair, name=agg.name: _letter(
-                    pair[0], f"window:{name}", "unwindowable", pair[1], tenant, spec.name
-                ),
-            )
-        )
+        stage = f"window:{agg.name}"
+        late = functools.partial(_late_letter, stage, tenant, spec.name)
+        unwindowable = functools.partial(_error_letter, stage, tenant, spec.name)
+        to_store.append(op.map(f"late_{agg.name}", out.late, late))
+        to_store.append(op.map(f"unwindowable_{agg.name}", out.errors, unwindowable))
     op.output(
         "store",
         op.merge("to_store", *to_store),
