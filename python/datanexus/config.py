@@ -102,7 +102,7 @@ class Settings:
     workers: int = 1
     pipelines_dir: Path = Path("pipelines")
     query_secret: Secret | None = None
-    log_level: str = "INFO"
+    log_level: str = "WARNING"
     api: ApiSection = field(default_factory=ApiSection)
 
     def __post_init__(self) -> None:

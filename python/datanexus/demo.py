@@ -230,7 +230,8 @@ def run_demo(
         raise ServiceUnavailable("; ".join(messages) or f"{', '.join(errors)} failed")
     with psycopg.connect(services.database_url) as conn:
         report = compact(conn, settings.schema, datetime.now(UTC), settle=timedelta(0))
-    out.print(f"compacted minute rollups into hours and days ({report})")
+    hours, days = (level.rows_written for level in report.levels)
+    out.print(f"compacted the minute rollups into {hours:,} hour and {days:,} day rows")
     from datanexus.demo_report import print_report
 
     print_report(settings, services, out)

@@ -33,12 +33,15 @@ def _incident_window() -> tuple[str, str]:
 
 
 _INCIDENT = _incident_window()
+_WHOLE_DAY = f"time >= '{DAY}T00:00:00Z' AND time < '2025-03-04T00:00:00Z'"
 
 REPORT_QUERIES: dict[str, tuple[str, str]] = {
     "web_hourly": (
         "Web requests per hour (all regions, from hour rollups)",
         "SELECT time, count(), sum(is_error), p50(latency_ms), p95(latency_ms),"
-        " p99(latency_ms), distinct(user_id) FROM web GROUP BY time(1h) ORDER BY time",
+        " p99(latency_ms), distinct(user_id) FROM web"
+        f" WHERE {_WHOLE_DAY}"
+        " GROUP BY time(1h) ORDER BY time",
     ),
     "web_incident": (
         "eu-west-1 per minute during the incident (minute rollups)",
@@ -50,18 +53,18 @@ REPORT_QUERIES: dict[str, tuple[str, str]] = {
     "web_regions": (
         "Web requests per region over the day",
         "SELECT region, count(), sum(is_error), p99(latency_ms), distinct(user_id)"
-        " FROM web GROUP BY region ORDER BY region",
+        f" FROM web WHERE {_WHOLE_DAY} GROUP BY region ORDER BY region",
     ),
     "payments": (
         "Payments per currency and status over the day",
         "SELECT currency, status, count(), sum(amount), p99(amount), distinct(merchant)"
-        " FROM payments GROUP BY currency, status ORDER BY currency, status",
+        f" FROM payments WHERE {_WHOLE_DAY} GROUP BY currency, status ORDER BY currency, status",
     ),
     "iot": (
         "IoT readings per site, every 6 hours",
         "SELECT time, site, count(), avg(reading_temperature), p95(reading_temperature),"
         " min(reading_battery), distinct(device) FROM iot"
-        " GROUP BY time(6h), site ORDER BY time, site",
+        f" WHERE {_WHOLE_DAY} GROUP BY time(6h), site ORDER BY time, site",
     ),
 }
 
@@ -94,6 +97,14 @@ _HEADERS = {
 }
 
 
+def _header(column: str) -> str:
+    if column in _HEADERS:
+        return _HEADERS[column]
+    # p99(latency_ms) → "p99 latency_ms": narrow columns read better without parentheses.
+    name, _, rest = column.partition("(")
+    return f"{name} {rest.rstrip(')')}".strip() if rest else column
+
+
 def render(title: str, result: QueryResult) -> Table:
     """A rich table of ``result``: counts with separators, rates as percentages,
     approximate columns marked ≈ with their error bound in the caption."""
@@ -101,7 +112,7 @@ def render(title: str, result: QueryResult) -> Table:
     columns: Sequence[str] = result.columns
     for column in columns:
         table.add_column(
-            _HEADERS.get(column, column),
+            _header(column),
             justify="left"
             if column in ("time", "region", "currency", "status", "site")
             else "right",

