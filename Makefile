@@ -9,10 +9,15 @@ BIN := $(VENV)/bin
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(BIN)):$(PATH)
 
-# Servers the tests use; scripts/services.sh starts them with these defaults.
-export DATANEXUS_DATABASE_URL ?= postgresql://datanexus:datanexus@127.0.0.1:5432/datanexus
-export DATANEXUS_REDIS_URL ?= redis://127.0.0.1:6379/0
-export DATANEXUS_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2F
+# Servers the tests and benchmarks use (scripts/services.sh starts them with these
+# defaults). Only those targets get them: `make demo` uses the user's DATANEXUS_*_URL if
+# set, else the embedded servers.
+TEST_DATABASE_URL ?= postgresql://datanexus:datanexus@127.0.0.1:5432/datanexus
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2F
+SERVERS := DATANEXUS_DATABASE_URL=$${DATANEXUS_DATABASE_URL:-$(TEST_DATABASE_URL)} \
+	DATANEXUS_REDIS_URL=$${DATANEXUS_REDIS_URL:-$(TEST_REDIS_URL)} \
+	DATANEXUS_AMQP_URL=$${DATANEXUS_AMQP_URL:-'$(TEST_AMQP_URL)'}
 
 PY_SOURCES := python tests flows
 
@@ -21,13 +26,13 @@ PY_SOURCES := python tests flows
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-demo: develop ## set up, then run the demo flow
-	$(BIN)/python -m bytewax.run flows.demo
+demo: develop ## set up, then run the demo: a simulated day through the example pipelines
+	$(BIN)/datanexus demo
 
 test: develop services lint cargo-test pytest ## set up, start the servers, lint, cargo test, pytest
 
 bench: develop ## speed, as ratios to the anchors measured in the same run
-	$(BIN)/python -m pytest tests/bench --benchmark-enable --benchmark-only -q --benchmark-columns=min,median,rounds
+	$(SERVERS) $(BIN)/python -m pytest tests/bench --benchmark-enable --benchmark-only -q --benchmark-columns=min,median,rounds
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +66,7 @@ cargo-test: ## the native algorithms, without Python
 	cargo test --no-default-features --quiet
 
 pytest: develop
-	$(BIN)/python -m pytest
+	$(SERVERS) $(BIN)/python -m pytest
 
 clean: ## remove build outputs and the virtual environment
 	rm -rf target $(VENV) python/datanexus/*.so
