@@ -9,11 +9,13 @@ Steps (step ids in brackets):
    ``decode``), then the compiled pipeline runs its schema check and steps in order
    (failures → dead letter with the step and reason; the original body is stored, never a
    half-transformed event, CONN-6); events are grouped per batch, never per event;
-3. ``[agg_<name>]`` one :func:`window_aggregate` per aggregation, computing the user's
+3. ``[dedup]`` repeats of an event id within the spec's ``dedup_window`` (wall clock,
+   per source partition) become dead letters ``duplicate`` (STREAM-13/14);
+4. ``[agg_<name>]`` one :func:`window_aggregate` per aggregation, computing the user's
    measures and the mergeable columns of the store (:mod:`datanexus.stream.rollup`);
-4. ``[rows_<name>]`` window results → rollup rows (tumbling windows; the granularity is
+5. ``[rows_<name>]`` window results → rollup rows (tumbling windows; the granularity is
    the window size) and live updates; late events → dead letter ``late``;
-5. ``[store]`` one :class:`PostgresSink` (rows, dead letters, progress rows — idempotent,
+6. ``[store]`` one :class:`PostgresSink` (rows, dead letters, progress rows — idempotent,
    so a replay after a crash changes nothing) and ``[live]`` one :class:`RedisLiveSink`.
 
 Nothing here runs per event in Python except the spec's transforms, which are per event
@@ -32,6 +34,7 @@ from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
+from bytewax.operators import StatefulBatchLogic
 
 from datanexus._native import WindowResult
 from datanexus.connectors.decode import MessageBatch, decode_batch
@@ -43,6 +46,8 @@ from datanexus.pipeline import AggregationSpec, PipelineSpec
 from datanexus.pipeline.schema import SchemaValidator
 from datanexus.pipeline.storage import StoredAggregation, stored_aggregations
 from datanexus.store.dead_letters import DeadLetter
+from datanexus.stream.dedup import DUPLICATE, Deduplicator
+from datanexus.stream.dedup_keys import LocalSeenKeys
 from datanexus.stream.rollup import rollup_measures, to_rollup_rows
 from datanexus.stream.sources import PartitionedSource, SourceBatch
 from datanexus.stream.window_aggregate import DEFAULT_SHARDS, window_aggregate
@@ -73,6 +78,18 @@ def _window(agg: AggregationSpec) -> Window:
 
 def _batch_len(batch: SourceBatch[Any]) -> int:
     return sum(len(x) if isinstance(x, MessageBatch) else 1 for x in batch.events)
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+def _second(pair: tuple[Any, Any]) -> Any:
+    return pair[1]
+
+
+def _partition_of(batch: SourceBatch[Any]) -> str:
+    return batch.partition
 
 
 def _report(on_events: Callable[[int], None], _step: str, batch: SourceBatch[Any]) -> None:
@@ -128,6 +145,36 @@ class _Prepare:
             event, step, reason = dead
             store.append(_letter(event, step, "invalid", reason, tenant, self._spec.name))
         return SourceBatch(batch.partition, batch.partitions, out.events), store
+
+
+class _Dedup(StatefulBatchLogic[SourceBatch[Any], tuple[SourceBatch[Any], list[Any]], object]):
+    """STREAM-13/14 per source partition (the Bytewax key): repeats of an event's
+    ``dedup_key`` or ``id`` within the wall-clock window leave as dead letters
+    ``duplicate``; the seen identities are snapshotted with the flow, so a replay after a
+    crash sees what the interrupted run had seen at the snapshot, no more."""
+
+    def __init__(self, spec: PipelineSpec, state: object | None) -> None:
+        window = spec.settings.dedup_window_ms
+        seen = LocalSeenKeys(window) if state is None else LocalSeenKeys.restore(state, window)
+        self._dedup = Deduplicator(seen, time_field=spec.settings.time_field)
+        self._spec = spec
+
+    def on_batch(
+        self, values: list[SourceBatch[Any]]
+    ) -> tuple[list[tuple[SourceBatch[Any], list[Any]]], bool]:
+        out = []
+        for batch in values:
+            kept, repeats = self._dedup.process(batch.events)
+            letters = [
+                _letter(e, "dedup", DUPLICATE, "seen within the dedup window",
+                        self._spec.tenant, self._spec.name)
+                for e, _ in repeats
+            ]  # fmt: skip
+            out.append((SourceBatch(batch.partition, batch.partitions, kept), letters))
+        return out, StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> object:
+        return self._dedup.seen.snapshot()
 
 
 def _rows_and_updates(
@@ -208,8 +255,16 @@ def build_pipeline_flow(
     if on_events is not None:
         op.inspect("progress", batches, functools.partial(_report, on_events))
     prepared = op.map("prepare", batches, _Prepare(spec, flow_name, validator))
-    events = op.map("events", prepared, lambda pair: pair[0])
-    to_store: list[Stream[Any]] = [op.flat_map("dead_letters", prepared, lambda pair: pair[1])]
+    to_store: list[Stream[Any]] = [op.flat_map("dead_letters", prepared, _second)]
+    events: Stream[SourceBatch[Any]] = op.map("events", prepared, _first)
+    if spec.settings.dedup_window_ms > 0:
+        by_partition = op.key_on("by_partition", events, _partition_of)
+        deduped = op.key_rm(
+            "deduped",
+            op.stateful_batch("dedup", by_partition, functools.partial(_Dedup, spec)),
+        )
+        to_store.append(op.flat_map("duplicates", deduped, _second))
+        events = op.map("unique_events", deduped, _first)
     live: list[Stream[Any]] = []
     stored = {id(x.aggregation): x for x in stored_aggregations(spec)}
     tenant = spec.tenant

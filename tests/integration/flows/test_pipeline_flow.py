@@ -29,6 +29,7 @@ from datanexus.stream.pipeline_flow import FlowTargets, build_pipeline_flow
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = 6_000
+REPEATS = 50
 MINUTE = 60_000
 
 
@@ -41,6 +42,7 @@ def stream(redis_url: str) -> Any:
     events = [dict(e) for b in range(model.blocks) for e in model.block(b)]
     publisher = RedisStreamPublisher(redis_url, key)
     publisher.publish(events)
+    publisher.publish(events[100:150])  # resent: repeats within the dedup window
     publisher.close()
     client = redis.Redis.from_url(redis_url)
     bad = []
@@ -153,7 +155,8 @@ def test_bad_messages_are_dead_letters_with_reasons(
             f"SELECT stage || ':' || reason, count(*) FROM \"{one_worker}\".dead_letters GROUP BY 1"
         ).fetchall()
     )
-    assert sum(reasons.values()) == bad
+    assert sum(reasons.values()) == bad + REPEATS
+    assert reasons["dedup:duplicate"] == REPEATS  # STREAM-13: counted once, then dead letters
     assert reasons["decode:invalid_json"] == bad // 3
     assert reasons["schema:invalid"] == 2 * bad // 3  # missing fields, status not an integer
 
@@ -178,7 +181,7 @@ def test_replaying_the_stream_changes_nothing(
     run_flow(flow, workers=1)
     assert rows(pg_module, one_worker) == before
     dead = pg_module.execute(f'SELECT count(*) FROM "{one_worker}".dead_letters').fetchone()
-    assert dead == (stream[2],)
+    assert dead == (stream[2] + REPEATS,)
 
 
 def test_an_incompatible_schema_change_stops_the_start(
