@@ -3,11 +3,14 @@ fresh data directory (what ``make demo`` runs), leaving no server process behind
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import psutil
 from typer.testing import CliRunner
 
@@ -67,3 +70,55 @@ def test_demo_on_embedded_servers(tmp_path: Path) -> None:
         if str(tmp_path) in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == []
+
+
+def _configured(database_url: str, redis_url: str, schema: str) -> dict[str, str]:
+    return {
+        "DATANEXUS_DATABASE_URL": database_url,
+        "DATANEXUS_REDIS_URL": redis_url,
+        "DATANEXUS_SCHEMA": schema,
+        "DATANEXUS_TENANT": "acme",
+    }
+
+
+def _stored(pg: Any, schema: str) -> None:
+    from datanexus.sketches import TDigest
+    from datanexus.store.catalog import register_pipeline
+    from datanexus.store.dead_letters import DeadLetter, write_dead_letters
+    from datanexus.store.rollups import RollupRow, write_rollups
+
+    register_pipeline(pg, schema, tenant="acme", name="web", spec="x", dims=["region"],
+                      metrics={"*": ["count"], "latency_ms": ["sum", "digest"]},
+                      granularities=[60_000])  # fmt: skip
+    rows = []
+    for minute in range(3):
+        digest = TDigest(100)
+        digest.add_many(np.arange(10, dtype=np.float64) + minute)
+        start = 1_740_960_000_000 + minute * 60_000
+        series = '{"region":"eu-west-1"}'
+        rows.append(RollupRow("acme", "web", series, 60_000, start, 0, 10, 0.0, metric="*"))
+        rows.append(RollupRow("acme", "web", series, 60_000, start, 0, 10,
+                              float(45 + 10 * minute), float(minute), float(9 + minute),
+                              digest=digest.to_bytes(), metric="latency_ms"))  # fmt: skip
+    write_rollups(pg, schema, rows)
+    write_dead_letters(pg, schema, [DeadLetter("pipeline:web", "schema", "e1", "schema",
+                                               "invalid", "bad", b"{}", "acme")])  # fmt: skip
+
+
+def test_query_and_status_commands(pg: Any, schema: str, database_url: str, redis_url: str) -> None:
+    _stored(pg, schema)
+    env = _configured(database_url, redis_url, schema)
+    text = ("SELECT time, count(), sum(latency_ms), max(latency_ms) FROM web"
+            " GROUP BY time(1m) ORDER BY time")  # fmt: skip
+    result = CliRunner().invoke(app, ["query", text, "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert [r[1:] for r in answer["rows"]] == [[10, 45.0, 9.0], [10, 55.0, 10.0], [10, 65.0, 11.0]]
+    assert answer["granularity_ms"] == 60_000
+    bad = CliRunner().invoke(app, ["query", "SELECT count() FROM web; DROP TABLE x"], env=env)
+    assert bad.exit_code == 2
+    assert "error" in bad.output
+    status = CliRunner().invoke(app, ["status"], env={**env, "COLUMNS": "200"})
+    assert status.exit_code == 0, status.output
+    assert "web" in status.output
+    assert "invalid: 1" in status.output
