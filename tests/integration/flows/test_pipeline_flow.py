@@ -6,6 +6,7 @@ become dead letters with their reason and nothing else is lost."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections import defaultdict
 from dataclasses import replace
@@ -200,3 +201,53 @@ def test_an_incompatible_schema_change_stops_the_start(
             prepare(database_url, schema, changed)
     finally:
         pg_module.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_two_processes_store_the_same_rows(
+    pg_module: Any, one_worker: str, database_url: str, redis_url: str, stream: Any,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """``python -m bytewax.run "flows.pipeline:build(...)" -i N -a …`` on two processes
+    (DESIGN §3 scale-out) stores exactly the rows of the one-worker run."""
+    import socket
+    import subprocess
+    import sys
+
+    text = (ROOT / "pipelines" / "web.toml").read_text()
+    text = text.replace('stream = "web"', f'stream = "{stream[0]}"')
+    spec_file = tmp_path / "web.toml"
+    spec_file.write_text(text)
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "web.json").write_text(
+        (ROOT / "pipelines" / "schemas" / "web.json").read_text()
+    )
+    schema = f"dn_flow_{uuid.uuid4().hex[:12]}"
+    prepare(database_url, schema, load_spec(spec_file))  # migrate once, before both start
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    addresses = ";".join(f"127.0.0.1:{p}" for p in ports)
+    env = {**os.environ, "DATANEXUS_DATABASE_URL": database_url,
+           "DATANEXUS_REDIS_URL": redis_url, "DATANEXUS_SCHEMA": schema}  # fmt: skip
+    target = f"flows.pipeline:build({str(spec_file)!r}, until_end=True)"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bytewax.run", target, "-i", str(i), "-a", addresses],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        assert rows(pg_module, schema) == rows(pg_module, one_worker)
+    finally:
+        for p in procs:
+            p.kill()
+        pg_module.execute(f'DROP SCHEMA "{schema}" CASCADE')
