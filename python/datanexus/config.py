@@ -19,14 +19,17 @@ never reach an attribute (CONF-4). URLs and the query secret are :class:`Secret`
 ``repr``/``str`` never shows the value.
 
 :class:`SettingsStore` holds the current snapshot for readers and swaps it atomically on
-``reload`` (CONF-5): a reader sees the old settings or the new ones, never a mix.
+``reload`` (CONF-5): a reader sees the old settings or the new ones, never a mix;
+``watch`` reloads when the file changes, debounced (CONF-6).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -44,6 +47,8 @@ __all__ = [
     "interpolate",
     "load_settings",
 ]
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "DATANEXUS_"
 CONFIG_VAR = "DATANEXUS_CONFIG"
@@ -323,6 +328,54 @@ class SettingsStore:
         for listener in list(self._listeners):
             listener(fresh)
         return fresh
+
+    def watch(
+        self, path: Path | str, *, debounce: float = 0.05, poll: float = 0.01
+    ) -> Callable[[], None]:
+        """Reload whenever the file at ``path`` changes, once it has been quiet for
+        ``debounce`` seconds (CONF-6: three writes within 50 ms → one reload, of the final
+        content). A reload that fails keeps the current settings and logs the error.
+        Returns a function that stops watching."""
+        target = Path(path)
+        stop = threading.Event()
+
+        def stamp() -> tuple[int, int, int] | None:
+            try:
+                st = target.stat()
+            except OSError:
+                return None
+            return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+        def run() -> None:
+            seen = stamp()
+            while not stop.wait(poll):
+                now = stamp()
+                if now == seen:
+                    continue
+                # Changed: wait until it stays unchanged for the debounce period.
+                settled_at = time.monotonic()
+                while not stop.wait(poll):
+                    latest = stamp()
+                    if latest != now:
+                        now, settled_at = latest, time.monotonic()
+                    elif time.monotonic() - settled_at >= debounce:
+                        break
+                seen = now
+                if stop.is_set():
+                    return
+                try:
+                    self.reload()
+                except ConfigError as error:
+                    log.error("settings not reloaded: %s", error)
+
+        thread = threading.Thread(target=run, name=f"settings-watch:{target.name}", daemon=True)
+        thread.start()
+
+        def cancel() -> None:
+            stop.set()
+            thread.join()
+
+        return cancel
 
     def override(self, **changes: Any) -> Settings:
         """Swap in a copy with ``changes`` (validated like any settings)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,35 @@ def test_conf5_failed_reload_keeps_current() -> None:
         store.reload()
     assert store.current().workers == 3
     assert seen == []
+
+
+def test_conf6_a_burst_of_writes_reloads_once_with_the_final_content(tmp_path: Path) -> None:
+    path = write(tmp_path, "workers = 1\n")
+    store = SettingsStore(lambda: load_settings(path, env={}))
+    seen: list[int] = []
+    store.on_change(lambda s: seen.append(s.workers))
+    stop = store.watch(path, debounce=0.2)
+    try:
+        for n in (2, 3, 4):  # three writes within 50 ms
+            path.write_text(f"workers = {n}\n")
+            time.sleep(0.015)
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.4)  # room for a second (wrong) reload to show up
+    finally:
+        stop()
+    assert seen == [4]
+    assert store.current().workers == 4
+
+
+def test_conf6_a_broken_file_keeps_the_current_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, "workers = 3\n")
+    store = SettingsStore(lambda: load_settings(path, env={}))
+    stop = store.watch(path, debounce=0.05)
+    try:
+        path.write_text("workers = oops\n")
+        time.sleep(0.5)
+    finally:
+        stop()
+    assert store.current().workers == 3
