@@ -35,6 +35,8 @@ app = typer.Typer(
 )
 pipeline_app = typer.Typer(help="Check and preview pipeline specs.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
+tenant_app = typer.Typer(help="Tenants and their first API key.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
 
 console = Console()
 err = Console(stderr=True)
@@ -232,6 +234,32 @@ def query(
         )
     output = format_result(result, fmt)
     sys.stdout.write(output if output.endswith("\n") else output + "\n")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    tenant: Annotated[str, typer.Argument(help="The tenant id ([a-z0-9][a-z0-9_-]*).")],
+    platform_admin: Annotated[
+        bool, typer.Option(help="The key may also create and suspend other tenants.")
+    ] = False,
+) -> None:
+    """Create a tenant and print its admin API key (shown once, stored hashed)."""
+    import psycopg
+
+    from datanexus.api import create_tenant_with_admin_key
+    from datanexus.store.migrations import migrate as apply
+
+    settings = _settings()
+    with _services(settings) as services, psycopg.connect(services.database_url) as conn:
+        conn.autocommit = True
+        _guard(lambda: apply(conn, settings.schema))
+        key = _guard(
+            lambda: create_tenant_with_admin_key(
+                conn, settings.schema, tenant, platform_admin=platform_admin
+            )
+        )
+    err.print(f"tenant {tenant!r} created; its admin key (shown once):")
+    sys.stdout.write(key + "\n")
 
 
 @app.command()
