@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from datanexus.config import Settings, load_settings
 from datanexus.errors import DataNexusError, ServiceUnavailable
@@ -149,6 +150,7 @@ def pipeline_preview(
     """Show each step's output and errors on sample events; nothing is written anywhere."""
     from datanexus.demo import sample_events
     from datanexus.pipeline import load_spec, preview
+    from datanexus.pipeline.schema import SchemaValidator
 
     loaded = _guard(lambda: load_spec(spec))
     if samples is not None:
@@ -156,8 +158,24 @@ def pipeline_preview(
         events = [json.loads(line) for line in lines if line.strip()]
     else:
         events = sample_events(loaded.name, count)
-    for report in _guard(lambda: preview(loaded, events)):
-        console.print(report.render() if hasattr(report, "render") else report)
+    validator = SchemaValidator(loaded.schema.document) if loaded.schema else None
+    reports = _guard(lambda: preview(loaded, events, validator=validator))
+    for number, report in enumerate(reports, 1):
+        table = Table(
+            title=f"{number}. {report.step} ({report.op})", title_justify="left", show_header=False
+        )
+        table.add_column("#", justify="right", style="dim")
+        table.add_column("result")
+        table.add_column("output or reason", overflow="fold")
+        for i, result in enumerate(report.results, 1):
+            style = {"ok": "green", "error": "red", "filtered": "yellow"}.get(result.status, "")
+            detail = result.error or json.dumps(result.event, default=str, ensure_ascii=False)
+            if result.destinations:
+                detail += f"  → {', '.join(result.destinations)}"
+            table.add_row(
+                str(i), f"[{style}]{result.status}[/]" if style else result.status, detail
+            )
+        console.print(table)
 
 
 @app.command()

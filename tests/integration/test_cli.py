@@ -40,6 +40,22 @@ def test_pipeline_check_names_file_and_key_path(tmp_path: Path) -> None:
     assert "aggregations[0].window.size" in result.output
 
 
+def test_pipeline_preview_shows_every_step(tmp_path: Path) -> None:
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text('{"ts": "2025-03-03T10:00:00", "id": "a", "tenant": "demo",'
+                       ' "device": "berlin-01", "site": "berlin",'
+                       ' "reading": {"temperature": 21.5, "humidity": 40, "battery": 90.0}}\n'
+                       '{"id": "b"}\n')  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["pipeline", "preview", str(ROOT / "pipelines" / "iot.toml"), "--samples",
+              str(samples)], env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1. schema (schema)" in result.output
+    assert "2025-03-03T09:00:00.000Z" in result.output  # Berlin local time → UTC
+    assert "error" in result.output  # the second sample fails the schema
+
+
 def test_demo_on_embedded_servers(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATANEXUS_")}
     env |= {
