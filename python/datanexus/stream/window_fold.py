@@ -273,9 +273,17 @@ class WindowFolds:
                 del self._events[key]
             elif cut:
                 del stored[:cut]
-        extra = 0 if gap is None else gap
         for window, (end, _) in list(self._last.items()):
-            if end + self._lateness + extra <= watermark:
+            if gap is None:
+                gone = end + self._lateness <= watermark
+            else:
+                # A session may have grown since it last emitted: it is gone once its
+                # first event (at its start) is, dropped with the whole session above.
+                key, start = window
+                stored = self._events.get(key, [])
+                at = bisect.bisect_left(stored, (start,))
+                gone = at == len(stored) or stored[at][0] != start
+            if gone:
                 del self._last[window]
 
     @property
