@@ -9,8 +9,8 @@ How it runs (DESIGN §3, "batches, not items"):
 2. ``engines`` (stateful, one Bytewax key per shard): one native engine per shard holds
    all its series, so Bytewax sees ``shards`` keys however many series there are, and no
    Python runs per event or per series. Engines snapshot to compact bytes for recovery.
-3. Results, late events and errors leave as one list per kind and call; one step per
-   output stream picks and flattens its kind's lists, once per activation.
+3. Results, late events and errors leave as one list per kind and call, unpacked into
+   the ``results``, ``late`` and ``errors`` streams.
 
 Watermarks follow each *source partition*: wrap the source in
 :class:`~datanexus.stream.PartitionedSource` so that batches say where they come from
@@ -379,23 +379,10 @@ def window_aggregate(
         return _ShardLogic(engine, shard_folds, tick)
 
     parts = op.flat_map_batch("split", up, _Split(router))
-    emitted = op.stateful_batch("engines", parts, build)
-    # One step per output, each reading every engine item and keeping its kind's lists,
-    # flattened in one comprehension per activation: three Python calls per activation
-    # and none per item (a key_rm, two branches and three flat_maps cost six, and a
-    # predicate call per item).
-    results = op.flat_map_batch("results", emitted, _Pick(_RESULT))
-    late = op.flat_map_batch("late", emitted, _Pick(_LATE))
-    errors = op.flat_map_batch("errors", emitted, _Pick(_ERROR))
+    emitted = op.key_rm("unkey", op.stateful_batch("engines", parts, build))
+    kinds = op.branch("kinds", emitted, lambda item: item[0] == _RESULT)
+    rest = op.branch("late_or_errors", kinds.falses, lambda item: item[0] == _LATE)
+    results = op.flat_map("results", kinds.trues, lambda item: item[1])
+    late = op.flat_map("late", rest.trues, lambda item: item[1])
+    errors = op.flat_map("errors", rest.falses, lambda item: item[1])
     return WindowAggregateOut(results, late, errors)
-
-
-class _Pick:
-    """The items of one kind from the engines' ``(shard, (kind, items))`` output."""
-
-    def __init__(self, kind: str) -> None:
-        self._kind = kind
-
-    def __call__(self, emitted: list[tuple[str, tuple[str, list[Any]]]]) -> list[Any]:
-        kind = self._kind
-        return [x for _, (k, items) in emitted if k == kind for x in items]
