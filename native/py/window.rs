@@ -385,6 +385,20 @@ impl PyWindowEngine {
         super::window_router::process_routed(self, py, batch, now)
     }
 
+    /// :meth:`process_routed` for callers that keep more state per window: returns
+    /// `(results, late, marks)` with `late` the indices of the too-late events in
+    /// `batch.events` and `marks[i]` the number of results that came out before event `i`
+    /// was applied (results `marks[i]:` include it).
+    #[pyo3(signature = (batch, now = None))]
+    fn process_routed_marks<'py>(
+        &mut self,
+        py: Python<'py>,
+        batch: &Bound<'py, PyShardBatch>,
+        now: Option<i64>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        super::window_router::process_routed_marks(self, py, batch, now)
+    }
+
     fn tick<'py>(&mut self, py: Python<'py>, now: i64) -> PyResult<Bound<'py, PyList>> {
         let mut out = Output::default();
         self.inner.tick(now, &mut out).map_err(|e| to_py(py, e))?;

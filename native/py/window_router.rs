@@ -8,6 +8,7 @@ use super::errors::{invalid_type, to_py};
 use super::gil::without_gil;
 use super::window::{doc_bytes, json_docs, partition_key, PyWindowEngine};
 use super::window_read::Reader;
+use super::window_result::key_tuple;
 use crate::algo::watermark::PartitionKey;
 use crate::algo::window::json::JsonReader;
 use crate::algo::window::{Batch, Output, Routed, Router};
@@ -157,6 +158,22 @@ impl PyShardBatch {
         self.events.bind(py).clone()
     }
 
+    /// The event times (epoch ms), aligned with `events`.
+    #[getter]
+    fn times(&self) -> Vec<i64> {
+        self.routed.batch.ts.clone()
+    }
+
+    /// The series keys (tuples of the group-by values), aligned with `events`.
+    #[getter]
+    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let batch = &self.routed.batch;
+        let keys = (0..batch.len())
+            .map(|i| key_tuple(py, batch.key(i)))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, keys)
+    }
+
     #[staticmethod]
     fn _restore(
         py: Python<'_>,
@@ -226,4 +243,28 @@ pub(super) fn process_routed<'py>(
             .collect::<PyResult<Vec<_>>>()?,
     )?;
     PyTuple::new(py, [engine.results(py, &out)?.into_any(), late.into_any()])
+}
+
+/// `WindowEngine.process_routed_marks`: `(results, late indices, marks)`.
+pub(super) fn process_routed_marks<'py>(
+    engine: &mut PyWindowEngine,
+    py: Python<'py>,
+    batch: &Bound<'py, PyShardBatch>,
+    now: Option<i64>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let part = batch.get();
+    let inner = &mut engine.inner;
+    let out = without_gil(py, || {
+        let mut out = Output::default();
+        inner.process_routed(&part.routed, now, &mut out)?;
+        Ok(out)
+    })?;
+    PyTuple::new(
+        py,
+        [
+            engine.results(py, &out)?.into_any(),
+            PyList::new(py, &out.late)?.into_any(),
+            PyList::new(py, &out.marks)?.into_any(),
+        ],
+    )
 }

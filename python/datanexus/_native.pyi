@@ -597,6 +597,14 @@ class WindowEngine:
         """Process one shard's part of a batch split by a :class:`WindowRouter`: the
         results and the late events."""
 
+    def process_routed_marks(
+        self, batch: ShardBatch, now: int | None = None
+    ) -> tuple[list[WindowResult], list[int], list[int]]:
+        """:meth:`process_routed` for callers that keep more state per window:
+        ``(results, late, marks)``, ``late`` the indices of the too-late events in
+        ``batch.events``, ``marks[i]`` the number of results that came out before event
+        ``i`` was applied (``results[marks[i]:]`` include it)."""
+
     def tick(self, now: int) -> list[WindowResult]:
         """Advance the clock (ms); emit what partitions gone idle were holding back."""
 
@@ -694,4 +702,12 @@ class ShardBatch:
     def partition(self) -> str | int: ...
     @property
     def events(self) -> list[Any]: ...
+    @property
+    def times(self) -> list[int]:
+        """The event times (epoch ms), aligned with ``events``."""
+
+    @property
+    def keys(self) -> list[tuple[Any, ...]]:
+        """The series keys (tuples of the group-by values), aligned with ``events``."""
+
     def __reduce__(self) -> tuple[Any, tuple[bytes, list[Any]]]: ...

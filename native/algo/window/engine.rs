@@ -36,6 +36,10 @@ pub struct Emission {
 pub struct Output {
     pub results: Vec<Emission>,
     pub late: Vec<usize>,
+    /// Per event of a processed batch: how many of `results` came out before the event
+    /// was applied (results `marks[i]..` include it). Lets a caller that keeps more state
+    /// per window (Python folds) see each emission exactly as of its point in the stream.
+    pub marks: Vec<u32>,
 }
 
 /// Counters for metrics; they survive snapshots.
@@ -323,6 +327,7 @@ impl WindowEngine {
             if let Some(m) = max_before {
                 self.see(&mut seen, m[i], out)?;
             }
+            out.marks.push(out.results.len() as u32);
             match self.config.kind {
                 WindowKind::Session { gap } => self.session_event(i, batch, gap, out),
                 kind => {

@@ -694,3 +694,24 @@ fn markers_reach_shards_without_events_exactly_at_window_ends() {
     );
     assert!(Router::new(&config(WindowKind::tumbling(1).unwrap(), 0, 0), 0).is_err());
 }
+
+#[test]
+fn marks_say_which_results_each_event_is_part_of() {
+    let mut e = tumbling(10_000, 0, 5_000);
+    // The window [0, 10 s) emits after the second event, is amended by the third (at
+    // once: its end is behind the watermark), and the fourth changes nothing emitted.
+    let out = run(
+        &mut e,
+        &[
+            (1_000, "a", 1),
+            (10_000, "a", 1),
+            (3_000, "a", 5),
+            (11_000, "b", 1),
+        ],
+    );
+    assert_eq!(
+        brief(&out),
+        [b("a", 0, 10_000, 0, 1, 1), b("a", 0, 10_000, 1, 2, 6)]
+    );
+    assert_eq!(out.marks, [0, 0, 1, 2]);
+}

@@ -21,12 +21,14 @@ from datanexus.stream.window_aggregate import (
     WindowAggregateOut,
     window_aggregate,
 )
+from datanexus.stream.window_fold import Fold
 from datanexus.stream.windows import Session, Sliding, Tumbling, Window
 
 __all__ = [
     "DEFAULT_SHARDS",
     "DedupOut",
     "Deduplicator",
+    "Fold",
     "LocalSeenKeys",
     "PartitionedSource",
     "RedisSeenKeys",

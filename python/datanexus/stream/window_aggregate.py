@@ -24,7 +24,7 @@ only through ``idle_timeout``.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +36,7 @@ from bytewax.operators import StatefulBatchLogic
 from datanexus._native import ShardBatch, WindowEngine, WindowResult, WindowRouter
 from datanexus.errors import ConfigError, DataNexusError
 from datanexus.stream.sources import SourceBatch
+from datanexus.stream.window_fold import Fold, WindowFolds, split_measures
 from datanexus.stream.windows import Session, Sliding, Tumbling, Window
 
 __all__ = ["DEFAULT_SHARDS", "WindowAggregateOut", "window_aggregate"]
@@ -76,7 +77,7 @@ def _field_of(spec: str) -> str | None:
 def _build_engine(
     step_id: str,
     window: Window,
-    measures: Mapping[str, str],
+    measures: Mapping[str, str],  # native specs only (folds split off by the caller)
     group_by: Sequence[str] | str,
     time_field: str,
     durations: dict[str, timedelta | None],
@@ -212,11 +213,18 @@ def _out(
     return out
 
 
-class _ShardLogic(StatefulBatchLogic[ShardBatch | _Errors, tuple[str, list[Any]], bytes]):
+# A shard's snapshot: the engine's bytes, with its fold state when it has folds.
+_State = bytes | tuple[bytes, WindowFolds]
+
+
+class _ShardLogic(StatefulBatchLogic[ShardBatch | _Errors, tuple[str, list[Any]], _State]):
     """One shard's engine. Ticks the idleness clock every half ``idle_timeout``."""
 
-    def __init__(self, engine: WindowEngine, tick: timedelta | None) -> None:
+    def __init__(
+        self, engine: WindowEngine, folds: WindowFolds | None, tick: timedelta | None
+    ) -> None:
         self._engine = engine
+        self._folds = folds
         self._tick = tick
         self._next = None if tick is None else datetime.now(UTC) + tick
 
@@ -233,7 +241,10 @@ class _ShardLogic(StatefulBatchLogic[ShardBatch | _Errors, tuple[str, list[Any]]
             if isinstance(part, _Errors):
                 errors += part
                 continue
-            r, lt = self._engine.process_routed(part, now)
+            if self._folds is None:
+                r, lt = self._engine.process_routed(part, now)
+            else:
+                r, lt = self._folds.process(self._engine, part, now)
             results += r
             late += lt
         return _out(results, late, errors), StatefulBatchLogic.RETAIN
@@ -241,30 +252,61 @@ class _ShardLogic(StatefulBatchLogic[ShardBatch | _Errors, tuple[str, list[Any]]
     def on_notify(self) -> tuple[list[tuple[str, list[Any]]], bool]:
         assert self._tick is not None
         self._next = datetime.now(UTC) + self._tick
-        return _out(self._engine.tick(_now_ms()), []), StatefulBatchLogic.RETAIN
+        return _out(self._completed(self._engine.tick(_now_ms())), []), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list[tuple[str, list[Any]]], bool]:
         # End of input: every open window emits. The state stays for a resumed run.
-        return _out(self._engine.flush(), []), StatefulBatchLogic.RETAIN
+        return _out(self._completed(self._engine.flush()), []), StatefulBatchLogic.RETAIN
+
+    def _completed(self, results: list[WindowResult]) -> list[WindowResult]:
+        if self._folds is None:
+            return results
+        done = [self._folds.complete(r) for r in results]
+        self._folds.purge(self._engine.watermark)
+        return done
 
     def notify_at(self) -> datetime | None:
         return self._next
 
-    def snapshot(self) -> bytes:
-        return self._engine.to_bytes()
+    def snapshot(self) -> _State:
+        if self._folds is None:
+            return self._engine.to_bytes()
+        return (self._engine.to_bytes(), self._folds)
 
 
-def _restore(step_id: str, prototype: WindowEngine, state: bytes | None) -> WindowEngine:
+def _restore(
+    step_id: str,
+    prototype: WindowEngine,
+    new_folds: Callable[[], WindowFolds | None],
+    state: _State | None,
+) -> tuple[WindowEngine, WindowFolds | None]:
     if state is None:
-        return prototype.copy()
-    engine = WindowEngine.from_bytes(state)
+        return prototype.copy(), new_folds()
+    fresh = new_folds()
+    if isinstance(state, tuple):
+        image, folds = state
+        if fresh is None:
+            raise ConfigError(
+                f"window_aggregate {step_id!r}: the recovery snapshot has Fold measures and "
+                "this flow has none; start from an empty recovery directory"
+            )
+    else:
+        image, folds = state, None
+        if fresh is not None:
+            raise ConfigError(
+                f"window_aggregate {step_id!r}: this flow has Fold measures and the "
+                "recovery snapshot has none; start from an empty recovery directory"
+            )
+    engine = WindowEngine.from_bytes(image)
     if engine.params != prototype.params:
         raise ConfigError(
             f"window_aggregate {step_id!r}: the recovery snapshot was made with other "
             f"parameters ({engine.params}) than this flow's ({prototype.params}); "
             "start from an empty recovery directory or restore the old parameters"
         )
-    return engine
+    if folds is not None and fresh is not None:
+        folds.rebind(fresh)
+    return engine, folds
 
 
 @operator
@@ -272,7 +314,7 @@ def window_aggregate(
     step_id: str,
     up: Stream[Any],
     window: Window,
-    measures: Mapping[str, str],
+    measures: Mapping[str, str | Fold[Any]],
     group_by: Sequence[str] | str = (),
     time_field: str = "ts",
     max_out_of_orderness: timedelta = timedelta(0),
@@ -290,8 +332,10 @@ def window_aggregate(
     :class:`Session`; ``measures`` maps result names to ``count``, ``sum(f)``, ``min(f)``,
     ``max(f)``, ``mean(f)``, ``stddev(f)``, ``pNN(f)``, ``distinct(f)``, ``rate(f)``, or
     the store's mergeable state ``count(f)``, ``m2(f)``, ``digest(f)``, ``hll(f)`` (see
-    :func:`datanexus.stream.rollup_measures`); ``group_by`` names the key fields
-    (missing → None); ``time_field`` holds epoch ms, an RFC 3339 string or an aware
+    :func:`datanexus.stream.rollup_measures`), or a user :class:`Fold` (Python, called
+    once per emission of a window with all its events in event-time order: see
+    :mod:`datanexus.stream.window_fold` for why and what it costs); ``group_by`` names
+    the key fields (missing → None); ``time_field`` holds epoch ms, an RFC 3339 string or an aware
     datetime. The semantics are those of
     :class:`datanexus.WindowEngine`: windows emit once the watermark reaches their end,
     events within ``allowed_lateness`` of an emitted window amend it (``revision`` + 1),
@@ -301,10 +345,14 @@ def window_aggregate(
     refused. Every parameter is checked when the flow is built: a bad one raises
     :class:`datanexus.ConfigError` naming the step and what is wrong.
     """
+    where = f"window_aggregate {step_id!r}"
+    if not isinstance(measures, Mapping):
+        raise ConfigError(f"{where}: measures must be a mapping of name to spec")
+    specs, folds = split_measures(where, measures)
     prototype = _build_engine(
         step_id,
         window,
-        measures,
+        specs,
         group_by,
         time_field,
         {
@@ -320,8 +368,15 @@ def window_aggregate(
     router = WindowRouter(prototype, shards)
     tick = None if idle_timeout is None else max(idle_timeout / 2, timedelta(milliseconds=100))
 
-    def build(state: bytes | None) -> _ShardLogic:
-        return _ShardLogic(_restore(step_id, prototype, state), tick)
+    names = list(measures)
+    params = prototype.params
+
+    def new_folds() -> WindowFolds | None:
+        return WindowFolds(folds, names, params) if folds else None
+
+    def build(state: _State | None) -> _ShardLogic:
+        engine, shard_folds = _restore(step_id, prototype, new_folds, state)
+        return _ShardLogic(engine, shard_folds, tick)
 
     parts = op.flat_map_batch("split", up, _Split(router))
     emitted = op.key_rm("unkey", op.stateful_batch("engines", parts, build))

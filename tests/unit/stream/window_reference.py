@@ -114,7 +114,7 @@ class ReferenceEngine:
         slide: int | None = None,
         gap: int | None = None,
         *,
-        measures: dict[str, str],
+        measures: dict[str, Any],
         group_by: tuple[str, ...] = (),
         time_field: str = "ts",
         max_out_of_orderness: int = 0,
@@ -132,9 +132,14 @@ class ReferenceEngine:
         self.windows: dict[tuple[Any, ...], list[Win]] = {}
         self.keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.order = itertools.count()
+        self.arrivals = itertools.count()
 
     @staticmethod
-    def _parse(spec: str) -> tuple[str, str | None]:
+    def _parse(spec: Any) -> tuple[str, Any]:
+        if not isinstance(spec, str):
+            # A user fold (datanexus.stream.Fold): over the window's events in
+            # (time, arrival) order, afresh at each emission.
+            return ("fold", spec)
         if spec == "count":
             return ("count", None)
         fn, arg = spec.rstrip(")").split("(")
@@ -145,6 +150,11 @@ class ReferenceEngine:
     def _values(self, w: Win) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, (fn, f) in self.measures.items():
+            if fn == "fold":
+                ordered = sorted(w.events, key=lambda e: (e["_t"], e["_arrival"]))
+                acc = f.fold(f.init(), [e["_event"] for e in ordered])
+                out[name] = acc if f.finish is None else f.finish(acc)
+                continue
             if fn == "count":
                 out[name] = len(w.events) if f is None else len(_numbers(w.events, f))
                 continue
@@ -287,7 +297,7 @@ class ReferenceEngine:
         for event in events:
             t = event[self.time_field]
             key = tuple(event.get(f) for f in self.group_by)
-            e = {**event, "_t": t}
+            e = {**event, "_t": t, "_arrival": next(self.arrivals), "_event": event}
             kept = (self._session if self.window == "session" else self._grid)(key, t, e, out)
             self.keys[_typed(key)] = key
             if not kept:
