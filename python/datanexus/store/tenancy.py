@@ -6,7 +6,7 @@ rows; unset or empty (the platform's writers, compaction, maintenance) it sees a
 This is a backstop behind the explicit ``tenant_id = %s`` filters, not a replacement.
 Superusers, table owners and roles with BYPASSRLS are not subject to it, so
 :func:`tenant_scope` also switches the transaction to the runtime role
-``datanexus_runtime`` (migration 0005: rows only, no DDL, no RLS bypass) when the
+``datanexus_runtime`` (migration 0007: rows only, no DDL, no RLS bypass) when the
 session may, and sets a statement timeout: a scoped session cannot change the schema,
 run unbounded, or see another tenant's rows even if a filter were forgotten.
 """
