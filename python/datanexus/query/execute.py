@@ -195,7 +195,8 @@ def assemble(
 
     samples = frozenset(m.metric for m in query.measures if m.kind in ("rate", "increase"))
     merged = merge_rows(rows, key_of, samples)
-    merge_digests(acc for accs in merged.values() for acc in accs.values())
+    quantiles = {m.metric for m in query.measures if m.kind == "quantile"}
+    merge_digests(acc for accs in merged.values() for m, acc in accs.items() if m in quantiles)
     compressions: dict[str, float] = {}
     precisions: dict[str, int] = {}
     groups: list[Group] = []
