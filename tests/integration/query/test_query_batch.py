@@ -64,8 +64,7 @@ def _widgets() -> list[str]:
         "SELECT p99(latency_ms), count() FROM web WHERE {w}",
         "SELECT region, p50(latency_ms) FROM web WHERE {w} GROUP BY region ORDER BY region",
         "SELECT time, sum(bytes) FROM web WHERE {w} GROUP BY time(15m) ORDER BY time",
-        "SELECT host, distinct(user_id), avg(bytes) FROM web WHERE {w}"
-        " GROUP BY host ORDER BY host",
+        "SELECT host, distinct(user_id), avg(bytes) FROM web WHERE {w} GROUP BY host ORDER BY host",
         "SELECT region, max(latency_ms), min(bytes) FROM web WHERE {w}"
         " GROUP BY region ORDER BY region",
     ]
@@ -97,7 +96,9 @@ def test_query_14_dashboard_shares_fetches_and_connections(
     singles = []
     for text in texts:
         with pool.connection() as conn:
-            singles.append(run_query(conn, qdb.tenant, text, schema=qdb.schema, now=NOW, plans=plans))
+            singles.append(
+                run_query(conn, qdb.tenant, text, schema=qdb.schema, now=NOW, plans=plans)
+            )
     one_by_one_connections, one_by_one_fetches = pool.checkouts, CountingCursor.fetches
     assert (one_by_one_connections, one_by_one_fetches) == (20, 20)
 
