@@ -63,7 +63,8 @@ def test_query_15_invalidation_marks_transitive_dependants_stale(qdb: QueryDb) -
     assert results.get("lone") is not None
     results.refresh("side")
     assert results.last_refreshed == ["base", "side"]
-    assert results.get("mid") is None and results.get("top") is None
+    assert results.get("mid") is None
+    assert results.get("top") is None
     results.refresh("top")
     assert results.last_refreshed == ["mid", "top"]
     assert results.invalidate("mid") == {"mid", "top"}
