@@ -4,8 +4,9 @@ The credential is an API key in ``Authorization: Bearer dnx_…`` or ``X-API-Key
 when enabled, a JSON Web Token in ``Authorization: Bearer`` (:mod:`datanexus.api.tokens`). The
 tenant of a request is the tenant of its key, never anything in the path, query or body
 (API-9). A browser may instead send the ``dnx_session`` cookie of ``POST /v1/sessions``
-(with ``X-CSRF-Token`` on writes, API-8). Order: credential (401) → request quota of the tenant (429) → scope (403) →
-suspended tenant on writes (403 ``TENANT_SUSPENDED``).
+(with ``X-CSRF-Token`` on writes, API-8). Order: credential (401) → request quota of the
+tenant (429) → scope (403) → role (403) → suspended tenant on writes (403
+``TENANT_SUSPENDED``).
 """
 
 from __future__ import annotations

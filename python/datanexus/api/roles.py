@@ -28,7 +28,7 @@ def rank(role: str | None) -> int:
     if role is None:
         return 3
     try:
-        return ROLES.index(role) + 1  # type: ignore[arg-type]
+        return ROLES.index(role) + 1
     except ValueError:
         raise InvalidArgument(f"role {role!r} is not one of {ROLES}") from None
 

@@ -24,8 +24,8 @@ from datanexus.api.keys import (
     create_key,
 )
 from datanexus.api.models import StrictModel
-from datanexus.api.schemas import AUTH_ERRORS
 from datanexus.api.roles import Role, rank
+from datanexus.api.schemas import AUTH_ERRORS
 from datanexus.api.scopes import check_scope, has_scope
 from datanexus.errors import InvalidArgument, PermissionDenied
 

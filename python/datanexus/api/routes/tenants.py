@@ -25,8 +25,8 @@ from datanexus.api.keys import (
     create_tenant_with_admin_key,
 )
 from datanexus.api.models import StrictModel
-from datanexus.api.schemas import AUTH_ERRORS
 from datanexus.api.roles import allows
+from datanexus.api.schemas import AUTH_ERRORS
 from datanexus.api.scopes import has_scope
 from datanexus.errors import InvalidArgument, PermissionDenied
 
