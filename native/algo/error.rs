@@ -46,6 +46,14 @@ impl Error {
             message: message.into(),
         }
     }
+
+    /// The same error, its message prefixed with where it happened (`"image 3: …"`).
+    pub fn context(self, place: &str) -> Self {
+        Self {
+            kind: self.kind,
+            message: format!("{place}: {}", self.message),
+        }
+    }
 }
 
 impl fmt::Display for Error {

@@ -7,7 +7,7 @@ use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyFloat, PyInt, PyString};
 use super::arrays::contiguous;
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
-use super::serial::image_methods;
+use super::serial::{image_list, image_methods};
 use crate::algo::hll::{datasketches, HyperLogLog};
 
 #[pyclass(name = "HyperLogLog", module = "datanexus")]
@@ -234,6 +234,28 @@ impl PyHyperLogLog {
             .inner
             .merge(&other.inner)
             .map_err(|e| to_py(py, e))
+    }
+
+    /// The union of the sketches whose images are `images` (bytes), parsed and merged
+    /// natively with the GIL released.
+    #[staticmethod]
+    #[pyo3(signature = (images, precision = None))]
+    fn merge_images(images: &Bound<'_, PyAny>, precision: Option<i64>) -> PyResult<Self> {
+        let py = images.py();
+        let precision = precision
+            .map(|p| {
+                u8::try_from(p).map_err(|_| {
+                    invalid_argument(
+                        py,
+                        format!("HyperLogLog precision must be in 4..=18, got {p}"),
+                    )
+                })
+            })
+            .transpose()?;
+        let held = image_list(images, "HyperLogLog")?;
+        let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
+        without_gil(py, || HyperLogLog::merge_images(&slices, precision))
+            .map(|inner| Self { inner })
     }
 
     fn clear(&mut self) {

@@ -23,6 +23,40 @@ pub fn image_arg<'a>(data: &'a Bound<'_, PyAny>, owner: &str) -> PyResult<Cow<'a
     }
 }
 
+/// The images of a `merge_images` argument: an iterable of `bytes` (held, so the slices
+/// stay valid while the GIL is released); anything else is `InvalidType` naming `owner`.
+pub fn image_list<'py>(
+    images: &Bound<'py, PyAny>,
+    owner: &str,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    let py = images.py();
+    let iter = images.try_iter().map_err(|_| {
+        invalid_type(
+            py,
+            format!("{owner}.merge_images takes an iterable of bytes"),
+        )
+    })?;
+    let mut held = Vec::new();
+    for (i, item) in iter.enumerate() {
+        let item = item?;
+        let bytes = item.cast_into::<PyBytes>().map_err(|e| {
+            invalid_type(
+                py,
+                format!(
+                    "{owner}.merge_images takes bytes, got {} at position {i}",
+                    e.into_inner()
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ),
+            )
+        })?;
+        held.push(bytes);
+    }
+    Ok(held)
+}
+
 /// `__reduce__` of a wrapper: `(type(obj).from_bytes, (image,))`.
 pub fn reduce<'py>(obj: &Bound<'py, PyAny>, image: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
     let py = obj.py();

@@ -8,7 +8,7 @@ use pyo3::types::PyFloat;
 
 use super::errors::{invalid_argument, invalid_type, to_py};
 use super::gil::without_gil;
-use super::serial::image_methods;
+use super::serial::{image_list, image_methods};
 use crate::algo::tdigest::{TDigest, DEFAULT_COMPRESSION};
 
 #[pyclass(name = "TDigest", module = "datanexus")]
@@ -249,6 +249,21 @@ impl PyTDigest {
         TDigest::merge_all(&refs, compression)
             .map(|inner| Self { inner })
             .map_err(|e| to_py(py, e))
+    }
+
+    /// `merge_all` of the digests whose images are `images` (bytes), parsed and merged
+    /// natively with the GIL released.
+    #[staticmethod]
+    #[pyo3(signature = (images, compression = None))]
+    fn merge_images(
+        images: &Bound<'_, PyAny>,
+        compression: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let py = images.py();
+        let compression = compression.map(|c| number(c, "compression")).transpose()?;
+        let held = image_list(images, "TDigest")?;
+        let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
+        without_gil(py, || TDigest::merge_images(&slices, compression)).map(|inner| Self { inner })
     }
 
     fn centroids<'py>(

@@ -73,6 +73,14 @@ class HyperLogLog:
         ``None`` is a no-op. Different precision raises
         :class:`datanexus.IncompatibleSketches`."""
 
+    @staticmethod
+    def merge_images(images: Iterable[bytes], precision: int | None = None) -> HyperLogLog:
+        """The union of the sketches whose images (``to_bytes``) are ``images``, parsed
+        and merged natively with the GIL released. Every image must have one precision
+        (``precision`` if given; :class:`datanexus.IncompatibleSketches` otherwise); an
+        image that is not ours raises :class:`datanexus.SerializationError` naming its
+        position. No images: an empty sketch of ``precision`` (default 12)."""
+
     def clear(self) -> None:
         """Forget every item, keeping the precision."""
 
@@ -404,6 +412,14 @@ class TDigest:
         """A new digest of all ``digests`` built in one pass, more accurate than merging
         them one by one; its compression is ``compression`` or else the first digest's
         (200 for none). The result does not depend on the order of ``digests``."""
+
+    @staticmethod
+    def merge_images(images: Iterable[bytes], compression: float | None = None) -> TDigest:
+        """``merge_all`` of the digests whose images (``to_bytes``) are ``images``,
+        parsed and merged natively with the GIL released (no digest object per image).
+        An image that is not ours raises :class:`datanexus.SerializationError` naming
+        its position (``image 3: …``), and nothing is merged; a non-bytes item raises
+        :class:`datanexus.InvalidType`. No images: an empty digest."""
 
     def centroids(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """The centroids' means and weights, ascending by mean."""

@@ -123,3 +123,30 @@ def test_query_bench_direct_sql_fetch(
 
     assert benchmark(fetch) == 2 * len(REGIONS) * 1440
     benchmark.extra_info.update(items=len(REGIONS) * 1440, role="anchor", label="direct SQL fetch")
+
+
+@pytest.mark.benchmark(group="query p99 24h by region")
+def test_query_bench_direct_sql_fetch_binary(
+    benchmark: Any, loaded: tuple[psycopg.Connection[Any], str]
+) -> None:
+    """The same fetch in binary format (what run_query uses): the tighter ceiling."""
+    conn, schema = loaded
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    statement = (
+        f"SELECT window_start, series, metric, count, sum, min, max, mean, m2, digest, NULL"
+        f' FROM "{schema}".rollups WHERE tenant_id = %s AND pipeline = %s'
+        " AND granularity_ms = %s AND metric = ANY(%s) AND window_start >= %s AND window_start < %s"
+    )
+
+    def fetch() -> int:
+        with conn.cursor(binary=True) as cur:
+            cur.execute(
+                statement,
+                ("bench", "web", MINUTE, ["*", "latency_ms"], start, start + timedelta(days=1)),
+            )
+            return len(cur.fetchall())
+
+    assert benchmark(fetch) == 2 * len(REGIONS) * 1440
+    benchmark.extra_info.update(
+        items=len(REGIONS) * 1440, role="anchor", label="direct SQL fetch (binary)"
+    )

@@ -10,7 +10,8 @@ so that nobody adds an endpoint without deciding what B may see of A:
 - ``own``: the route takes no id of A; it answers about B's own tenant only (the test
   checks that nothing of A appears in the answer and nothing of A changed).
 - ``403``: no id of A involved, but B lacks the scope (platform administration).
-- ``open``: unauthenticated health/metrics routes (no tenant data).
+- ``open``: unauthenticated health routes (no tenant data).
+- ``token``: ``/metrics``, which takes the metrics token only, never an API key (401).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from datanexus.api import create_app
 EXPECTED: dict[tuple[str, str], tuple[str, int]] = {
     ("GET", "/health"): ("open", 200),
     ("GET", "/ready"): ("open", 200),
-    ("GET", "/metrics"): ("open", 200),
+    ("GET", "/metrics"): ("token", 401),
+    ("POST", "/v1/sessions"): ("own", 201),
+    ("DELETE", "/v1/sessions"): ("own", 204),
     ("POST", "/v1/streams/{stream}/events"): ("own", 202),
     ("GET", "/v1/tenant"): ("own", 200),
     ("POST", "/v1/tenants"): ("403", 403),
@@ -69,6 +72,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/query"): {"query": "SELECT count() FROM web"},
     ("POST", "/v1/keys/{key_id}/rotate"): {"grace_seconds": 60},
     ("POST", "/v1/tenants/{tenant_id}/quotas"): {"quota_events_per_s": 1},
+    ("POST", "/v1/sessions"): {"ttl_seconds": 600},
 }
 
 

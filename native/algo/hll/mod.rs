@@ -301,6 +301,31 @@ impl HyperLogLog {
         Ok(())
     }
 
+    /// The union of the sketches whose images (`to_bytes`) are `images`: read and merged
+    /// one by one (register-wise max, so the order does not matter). `precision` is the
+    /// result's when there are no images (default 12); otherwise every image must have
+    /// the first one's precision (`Incompatible` naming the image otherwise) and be ours
+    /// (`Corrupt` naming it otherwise).
+    pub fn merge_images<B: AsRef<[u8]>>(images: &[B], precision: Option<u8>) -> Result<Self> {
+        let mut images = images.iter().enumerate();
+        let Some((_, first)) = images.next() else {
+            return Self::new(precision.unwrap_or(12));
+        };
+        let mut out = Self::from_bytes(first.as_ref()).map_err(|e| e.context("image 0"))?;
+        if let Some(p) = precision.filter(|&p| p != out.precision) {
+            return Err(Error::incompatible(format!(
+                "image 0 has precision {}, not the {p} asked for",
+                out.precision
+            )));
+        }
+        for (i, image) in images {
+            let place = format!("image {i}");
+            let sketch = Self::from_bytes(image.as_ref()).map_err(|e| e.context(&place))?;
+            out.merge(&sketch).map_err(|e| e.context(&place))?;
+        }
+        Ok(out)
+    }
+
     /// Forgets every item, keeping the precision.
     pub fn clear(&mut self) {
         *self = Self::empty(self.precision);

@@ -254,3 +254,45 @@ proptest! {
         prop_assert_eq!(batch.to_bytes(), single.to_bytes());
     }
 }
+
+#[test]
+fn merge_images_is_the_union_of_the_images() {
+    let sketches: Vec<HyperLogLog> = (0..5u64)
+        .map(|k| {
+            let mut h = HyperLogLog::new(12).unwrap();
+            // Overlapping ranges; the first two stay sparse, the others go dense.
+            let n = if k < 2 { 50 } else { 5_000 };
+            (k * 1_000..k * 1_000 + n).for_each(|v| h.add_u64(v));
+            h
+        })
+        .collect();
+    let mut expected = HyperLogLog::new(12).unwrap();
+    sketches.iter().for_each(|s| expected.merge(s).unwrap());
+    let images: Vec<Vec<u8>> = sketches.iter().map(HyperLogLog::to_bytes).collect();
+    let merged = HyperLogLog::merge_images(&images, None).unwrap();
+    assert_eq!(merged, expected);
+    let mut reversed = images.clone();
+    reversed.reverse();
+    assert_eq!(
+        HyperLogLog::merge_images(&reversed, Some(12)).unwrap(),
+        expected
+    );
+}
+
+#[test]
+fn merge_images_refuses_bad_images_and_precisions() {
+    let empty: [&[u8]; 0] = [];
+    let none = HyperLogLog::merge_images(&empty, Some(10)).unwrap();
+    assert!(none.is_empty());
+    assert_eq!(none.precision(), 10);
+    let a = HyperLogLog::new(12).unwrap().to_bytes();
+    let b = HyperLogLog::new(11).unwrap().to_bytes();
+    let e = HyperLogLog::merge_images(&[a.clone(), b], None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Incompatible);
+    assert!(e.message.starts_with("image 1:"), "{}", e.message);
+    let e = HyperLogLog::merge_images(&[a.clone(), b"nope".to_vec()], None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Corrupt);
+    assert!(e.message.starts_with("image 1:"), "{}", e.message);
+    let e = HyperLogLog::merge_images(&[a], Some(14)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Incompatible);
+}

@@ -493,3 +493,108 @@ proptest! {
         }
     }
 }
+
+/// The packed sort key orders centroids as (mean, weight, point) tuples do.
+#[test]
+fn pack_orders_like_the_tuples() {
+    let mut rng = Rng(11);
+    let mut items: Vec<(f64, f64, bool)> = (0..2_000)
+        .map(|i| {
+            let mean = match i % 5 {
+                0 => -rng.lognormal(2.0),
+                1 => 0.0,
+                _ => rng.lognormal(2.0),
+            };
+            (
+                (mean * 4.0).round() / 4.0,
+                ((i % 7) as f64) * 0.5,
+                i % 3 == 0,
+            )
+        })
+        .collect();
+    let mut packed: Vec<u128> = items.iter().map(|&(m, w, p)| pack(m, w, p)).collect();
+    packed.sort_unstable();
+    items.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then(a.1.total_cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
+    let unpacked: Vec<(f64, f64, bool)> = packed.into_iter().map(unpack).collect();
+    assert_eq!(unpacked, items);
+}
+
+fn minute_digests(count: usize, seed: u64) -> Vec<TDigest> {
+    let mut rng = Rng(seed);
+    (0..count)
+        .map(|_| {
+            let v: Vec<f64> = (0..200).map(|_| 20.0 * rng.lognormal(1.0)).collect();
+            let mut d = TDigest::new(100.0).unwrap();
+            d.add_many(&v).unwrap();
+            // As stored: an image holds centroids only.
+            d.flush();
+            d
+        })
+        .collect()
+}
+
+/// merge_images is merge_all of the decoded images, whatever their order.
+#[test]
+fn merge_images_equals_merge_all_of_the_decoded() {
+    let digests = minute_digests(300, 3);
+    let refs: Vec<&TDigest> = digests.iter().collect();
+    let expected = TDigest::merge_all(&refs, None).unwrap();
+    let images: Vec<Vec<u8>> = digests.iter().map(TDigest::to_bytes).collect();
+    assert_eq!(TDigest::merge_images(&images, None).unwrap(), expected);
+    let mut shuffled = images.clone();
+    shuffled.reverse();
+    shuffled.swap(0, 150);
+    // The same centroids in any order (the compensated sum may differ in its last bits).
+    let mut other = TDigest::merge_images(&shuffled, None).unwrap();
+    let mut expected = expected;
+    assert_eq!(other.centroids(), expected.centroids());
+    assert!((other.sum() - expected.sum()).abs() <= 1e-9 * expected.sum());
+    // The quantiles of the merge stay close to those of all the values (rank error).
+    let mut merged = TDigest::merge_images(&images, Some(200.0)).unwrap();
+    assert_eq!(merged.compression(), 200.0);
+    assert_eq!(merged.count(), 300.0 * 200.0);
+    let mut values: Vec<f64> = Vec::new();
+    let mut rng = Rng(3);
+    for _ in 0..300 {
+        values.extend((0..200).map(|_| 20.0 * rng.lognormal(1.0)));
+    }
+    let sorted = sorted(&values);
+    for q in [0.5, 0.9, 0.99] {
+        let v = merged.quantile(q).unwrap();
+        let rank = sorted.partition_point(|&x| x < v) as f64 / sorted.len() as f64;
+        assert!((rank - q).abs() < 2e-3, "q={q} rank={rank}");
+    }
+}
+
+/// Identical digests tie on everything; the base is then any of them, the same result.
+#[test]
+fn merge_all_of_equal_digests_is_order_independent() {
+    let digests = minute_digests(4, 9);
+    let d = &digests[0];
+    let refs = [d, &digests[1], d, &digests[2], d];
+    let rev = [d, &digests[2], d, &digests[1], d];
+    assert_eq!(
+        TDigest::merge_all(&refs, None).unwrap(),
+        TDigest::merge_all(&rev, None).unwrap()
+    );
+}
+
+#[test]
+fn merge_images_names_the_bad_image() {
+    let good = minute_digests(1, 1)[0].to_bytes();
+    let mut bad = good.clone();
+    bad.truncate(good.len() - 3);
+    let e = TDigest::merge_images(&[good.clone(), bad], None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Corrupt);
+    assert!(e.message.starts_with("image 1:"), "{}", e.message);
+    let none: [&[u8]; 0] = [];
+    let empty = TDigest::merge_images(&none, None).unwrap();
+    assert!(empty.is_empty());
+    assert_eq!(empty.compression(), DEFAULT_COMPRESSION);
+    let e = TDigest::merge_images(&[good], Some(1.0)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+}

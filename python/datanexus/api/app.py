@@ -26,7 +26,7 @@ from datanexus.api.ingest import Ingestor
 from datanexus.api.metrics import ApiMetrics
 from datanexus.api.middleware import RequestContext
 from datanexus.api.ratelimit import Gcra, SlidingWindow
-from datanexus.api.routes import health, ingest, keys, query, tenants
+from datanexus.api.routes import health, ingest, keys, query, sessions, tenants
 from datanexus.api.settings import ApiSettings
 from datanexus.api.state import ApiState
 from datanexus.api.tracing import current_correlation_id
@@ -162,6 +162,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(tenants.router)
     app.include_router(keys.router)
     app.include_router(query.router)
+    app.include_router(sessions.router)
     app.include_router(live.router)
     app.add_middleware(RequestContext, settings=settings, metrics=metrics)
     return app

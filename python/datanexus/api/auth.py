@@ -3,8 +3,10 @@
 The credential is an API key in ``Authorization: Bearer dnx_…`` or ``X-API-Key``, or,
 when enabled, a JSON Web Token in ``Authorization: Bearer`` (:mod:`datanexus.api.tokens`). The
 tenant of a request is the tenant of its key, never anything in the path, query or body
-(API-9). Order: credential (401) → request quota of the tenant (429) → scope (403) →
-suspended tenant on writes (403 ``TENANT_SUSPENDED``).
+(API-9). A browser may instead send the ``dnx_session`` cookie of ``POST /v1/sessions``
+(with ``X-CSRF-Token`` on writes, API-8). Order: credential (401) → request quota of the
+tenant (429) → scope (403) → role (403) → suspended tenant on writes (403
+``TENANT_SUSPENDED``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from datanexus.api.keys import Principal, authenticate, tenant_status
+from datanexus.api.roles import allows
 from datanexus.api.scopes import has_scope
+from datanexus.api.sessions import SESSION_COOKIE, principal_for_session
 from datanexus.api.state import ApiState
 from datanexus.api.tokens import looks_like_jwt, verify_token
 from datanexus.errors import (
@@ -65,7 +69,12 @@ async def principal_for_key(state: ApiState, key: str | None) -> Principal:
 
 async def _authenticated(request: Request) -> Principal:
     state = api_state(request)
-    principal = await principal_for_key(state, credential_from(request))
+    credential = credential_from(request)
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if credential is None and session_id:
+        principal = await principal_for_session(state, request, session_id)
+    else:
+        principal = await principal_for_key(state, credential)
     structlog.contextvars.bind_contextvars(tenant=principal.tenant)
     request.scope.setdefault("state", {})["principal"] = principal
     await _request_quota(state, request, principal)
@@ -100,6 +109,8 @@ def require(principal: Principal, scope: str, *, write: bool = False) -> None:
     ``TENANT_SUSPENDED`` when its tenant is not active (API-11)."""
     if not has_scope(principal.scopes, scope):
         raise PermissionDenied(f"this API key lacks scope {scope!r}")
+    if not allows(principal.role, scope):
+        raise PermissionDenied(f"role {principal.role!r} may not use scope {scope!r} (API-8)")
     if write and principal.tenant_status != "active":
         raise TenantSuspended(
             f"tenant {principal.tenant!r} is {principal.tenant_status}: read-only"

@@ -43,12 +43,19 @@ from datanexus.api.errors import ApiError
 from datanexus.api.metrics import ApiMetrics
 from datanexus.api.settings import ApiSettings
 from datanexus.api.tracing import current_span
-from datanexus.connectors.idempotency import canonical_json, idempotency_key
+from datanexus.connectors.idempotency import keyed_canonical_json
 from datanexus.connectors.publishers import RedisStreamPublisher
 from datanexus.errors import IngestionPaused, InvalidArgument, ServiceUnavailable
 from datanexus.retry import Backoff
 
-__all__ = ["Ingestor", "RowResult", "check_rows", "decode_body", "stream_key"]
+__all__ = [
+    "Ingestor",
+    "RowResult",
+    "check_rows",
+    "check_rows_encoded",
+    "decode_body",
+    "stream_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +148,17 @@ def check_rows(
     rows: list[Any], tenant: str, stream: str, now: datetime
 ) -> tuple[list[dict[str, Any]], list[RowResult]]:
     """The events to publish (tenant, stream, id and ts filled in) and a result per row."""
+    events, _, results = check_rows_encoded(rows, tenant, stream, now)
+    return events, results
+
+
+def check_rows_encoded(
+    rows: list[Any], tenant: str, stream: str, now: datetime
+) -> tuple[list[dict[str, Any]], list[tuple[str, bytes]], list[RowResult]]:
+    """:func:`check_rows` plus each accepted event's ``(key, canonical JSON)``, the form
+    the publisher sends (encoded once here, where it also validates the event)."""
     events: list[dict[str, Any]] = []
+    encoded: list[tuple[str, bytes]] = []
     results: list[RowResult] = []
     now_ms = int(now.timestamp() * 1000)
     for index, row in enumerate(rows):
@@ -171,23 +188,24 @@ def check_rows(
         event["tenant"] = tenant
         event["stream"] = stream
         try:
-            # One canonical encoding per event: it both validates (no NaN) and, without
-            # an id, is what the content hash is taken of.
-            if "id" in event:
-                canonical_json(event)
-            event["id"] = idempotency_key(event)
+            # One canonical encoding per event: it validates (no NaN), gives the content
+            # hash when there is no id, and is the body the publisher sends.
+            key, body = keyed_canonical_json(event)
         except InvalidArgument as error:
             results.append(RowResult(index, error=str(error)))
             continue
+        event["id"] = key
         events.append(event)
-        results.append(RowResult(index, id=event["id"]))
-    return events, results
+        encoded.append((key, body))
+        results.append(RowResult(index, id=key))
+    return events, encoded, results
 
 
 @dataclass
 class _Batch:
     stream: str
-    events: list[dict[str, Any]]
+    events: list[tuple[str, bytes]]
+    """(key, canonical JSON body) per event."""
     traceparent: str | None = None
 
 
@@ -241,13 +259,14 @@ class Ingestor:
         publisher = self._publisher(batch.stream)
         # The request's span rides each entry so the flow continues the trace (OBS-3).
         fields = {"traceparent": batch.traceparent} if batch.traceparent else None
-        await to_thread.run_sync(lambda: publisher.publish(batch.events, fields=fields))
+        await to_thread.run_sync(lambda: publisher.publish_encoded(batch.events, fields=fields))
         self.metrics.events.labels(stage="published").inc(len(batch.events))
 
     async def submit(
-        self, tenant: str, stream: str, events: list[dict[str, Any]], wait: bool
+        self, tenant: str, stream: str, events: list[tuple[str, bytes]], wait: bool
     ) -> None:
-        """Buffer (or with ``wait`` publish) ``events``; :class:`IngestionPaused` when a
+        """Buffer (or with ``wait`` publish) ``events`` ((key, body) pairs of
+        :func:`check_rows_encoded`); :class:`IngestionPaused` when a
         gate is closed, :class:`ServiceUnavailable` when Redis cannot take them."""
         retry = self.settings.retry_after_s
         if self._buffer_gate.update(self.pending + len(events)):

@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from datanexus.api.roles import effective_role, rank
 from datanexus.api.scopes import check_scope
 from datanexus.errors import InvalidArgument
 from datanexus.store.migrations import check_schema_name
@@ -53,6 +54,11 @@ class Principal:
     tenant_status: str
     quota_events_per_s: int | None = None
     quota_queries_per_min: int | None = None
+    role: str | None = None
+    """viewer, editor, admin or None (scopes only): see :mod:`datanexus.api.roles`;
+    already capped by the key's team."""
+    session: bool = False
+    """True when the credential is a cookie session (:mod:`datanexus.api.sessions`)."""
 
 
 def generate_key() -> str:
@@ -79,13 +85,19 @@ def audit(
     target: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO {} (tenant_id, actor_tenant, actor_key, action, target, details)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
-        ).format(_t(schema, "audit_log")),
-        (tenant, actor_tenant, actor_key, action, target, Jsonb(details or {})),
-    )
+    """Record ``action`` on ``target`` in ``tenant``'s audit log. A cross-tenant action
+    (a platform administrator acting on another tenant, API-8) is recorded in both
+    tenants' logs: the target's, and the actor's with ``cross_tenant`` in details."""
+    statement = sql.SQL(
+        "INSERT INTO {} (tenant_id, actor_tenant, actor_key, action, target, details)"
+        " VALUES (%s, %s, %s, %s, %s, %s)"
+    ).format(_t(schema, "audit_log"))
+    conn.execute(statement, (tenant, actor_tenant, actor_key, action, target, Jsonb(details or {})))
+    if actor_tenant != tenant:
+        mirrored = {**(details or {}), "cross_tenant": True, "target_tenant": tenant}
+        conn.execute(
+            statement, (actor_tenant, actor_tenant, actor_key, action, target, Jsonb(mirrored))
+        )
 
 
 def create_key(
@@ -97,10 +109,13 @@ def create_key(
     name: str = "",
     team: str | None = None,
     expires_at: datetime | None = None,
+    role: str | None = None,
 ) -> tuple[str, str]:
-    """Store a new key of ``tenant``; returns (key_id, key). The key is not kept."""
+    """Store a new key of ``tenant``; returns (key_id, key). The key is not kept.
+    ``role`` (viewer, editor, admin or None) limits the verbs of its scopes (API-8)."""
     for i, scope in enumerate(scopes):
         check_scope(scope, where=f"scopes[{i}]")
+    rank(role)
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidArgument("expires_at must be an aware datetime")
     key = generate_key()
@@ -108,9 +123,9 @@ def create_key(
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (key_id, tenant_id, team_id, name, key_hash, display_prefix,"
-            " scopes, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " scopes, expires_at, role) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(_t(schema, "api_keys")),
-        (key_id, tenant, team, name, hash_key(key), key[:12], list(scopes), expires_at),
+        (key_id, tenant, team, name, hash_key(key), key[:12], list(scopes), expires_at, role),
     )
     return key_id, key
 
@@ -169,13 +184,20 @@ def authenticate(conn: psycopg.Connection[Any], schema: str, key: str) -> Princi
             " WHERE k.key_hash = %s AND t.tenant_id = k.tenant_id"
             " AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
             " RETURNING k.tenant_id, k.key_id, k.team_id, k.scopes, t.status,"
-            " t.quota_events_per_s, t.quota_queries_per_min"
-        ).format(keys=_t(schema, "api_keys"), tenants=_t(schema, "tenants")),
+            " t.quota_events_per_s, t.quota_queries_per_min, k.role,"
+            " (SELECT tm.role FROM {teams} tm"
+            "  WHERE tm.tenant_id = k.tenant_id AND tm.team_id = k.team_id)"
+        ).format(
+            keys=_t(schema, "api_keys"),
+            tenants=_t(schema, "tenants"),
+            teams=_t(schema, "teams"),
+        ),
         (hash_key(key),),
     ).fetchone()
     if row is None:
         return None
-    return Principal(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6])
+    role = effective_role(row[7], row[8])
+    return Principal(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], role)
 
 
 def tenant_status(

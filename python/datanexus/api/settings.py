@@ -65,8 +65,9 @@ class ApiSettings(BaseModel):
     jwt_public_key: str | None = Field(default=None, repr=False)
     jwt_max_lifetime_s: int = Field(default=3600, ge=1)
 
-    # /metrics is open (Prometheus scrapers carry no API key; labels carry no tenant data)
-    # unless a token is set: then it needs ``Authorization: Bearer <metrics_token>``.
+    # /metrics needs ``Authorization: Bearer <metrics_token>`` (Prometheus scrapes with
+    # ``authorization: {credentials: ...}``); without a token it answers 401, except in
+    # dev_mode, where it is open.
     metrics_token: str | None = Field(default=None, repr=False, min_length=16)
 
     query_timeout_ms: int = Field(default=10_000, ge=1)

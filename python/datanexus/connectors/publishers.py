@@ -137,7 +137,19 @@ class RedisStreamPublisher:
     ) -> list[Published]:
         """Returns the keys and numbers; the entry ids are in :attr:`last_ids`. ``fields``
         (e.g. a W3C ``traceparent``) are added to every entry beside key, seq and data."""
-        prepared = _prepare(events, self.sequencer)
+        return self.publish_encoded(
+            [(idempotency_key(e), canonical_json(e)) for e in events], fields=fields
+        )
+
+    def publish_encoded(
+        self, items: Sequence[tuple[str, bytes]], *, fields: Mapping[str, str] | None = None
+    ) -> list[Published]:
+        """:meth:`publish` of events already encoded as ``(key, body)`` pairs (the body
+        the event's canonical JSON, e.g. from
+        :func:`~datanexus.connectors.idempotency.keyed_canonical_json`), so a caller
+        that encoded them to check them does not pay for it twice."""
+        first = self.sequencer.take(len(items))
+        prepared = [(Published(key, first + i), body) for i, (key, body) in enumerate(items)]
         if not prepared:
             self.last_ids: list[bytes] = []
             return []

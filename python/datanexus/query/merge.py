@@ -2,9 +2,10 @@
 
 Exact measures merge exactly: counts add, sums add with ``math.fsum`` (correctly rounded
 over the stored compensated sums), min/max take the extreme, mean and M2 merge with
-Chan's parallel formula. Percentiles merge the stored t-digest images in one
-``TDigest.merge_all`` pass and read the quantile of the result; distinct counts merge
-HyperLogLog images register-wise. Nothing is ever averaged across windows.
+Chan's parallel formula. Percentiles merge the stored t-digest images in one native
+``TDigest.merge_images`` call (parse and one-pass merge, GIL released) and read the
+quantile of the result; distinct counts merge HyperLogLog images register-wise
+(``HyperLogLog.merge_images``). Nothing is ever averaged across windows.
 
 ``rate(f)`` / ``increase(f)`` read each series' per-window **max** of the counter field
 ``f`` (the rollups keep no individual samples; for a monotone counter the window max is
@@ -19,14 +20,26 @@ extrapolation to the bucket edges (Prometheus' ``extrapolate = true`` is not off
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from datanexus.query.model import Measure
 from datanexus.sketches import HyperLogLog, TDigest
 
-__all__ = ["MetricAcc", "counter_increase", "digest_rank_error", "finish", "merge_rows"]
+__all__ = [
+    "MetricAcc",
+    "counter_increase",
+    "digest_rank_error",
+    "finish",
+    "merge_digests",
+    "merge_rows",
+]
+
+# Below this many digest images in all, merging in one thread is cheaper than a pool.
+_PARALLEL_IMAGES = 2_000
 
 
 @dataclass
@@ -44,6 +57,8 @@ class MetricAcc:
     hlls: list[bytes] = field(default_factory=list)
     samples: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     compression: float | None = None
+    merged_digest: TDigest | None = None
+    """Set by :func:`merge_digests` (else merged by :func:`finish` on demand)."""
     precision: int | None = None
     """Set by :func:`finish`: the merged digest's compression / HLL's precision (for the
     error bounds)."""
@@ -105,6 +120,20 @@ def merge_rows(
     return groups
 
 
+def merge_digests(accs: Iterable[MetricAcc]) -> None:
+    """Merge the digest images of every accumulator ahead of :func:`finish`, on a thread
+    pool when there are many (the native merge releases the GIL, so groups merge on
+    all cores). Raises what ``TDigest.merge_images`` raises."""
+    todo = [acc for acc in accs if acc.digests and acc.merged_digest is None]
+    workers = min(len(todo), os.cpu_count() or 1)
+    if workers < 2 or sum(len(acc.digests) for acc in todo) < _PARALLEL_IMAGES:
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dn-merge") as pool:
+        merged = list(pool.map(lambda acc: TDigest.merge_images(acc.digests), todo))
+    for acc, digest in zip(todo, merged, strict=True):
+        acc.merged_digest = digest
+
+
 def counter_increase(samples: list[tuple[int, float]]) -> tuple[float, int] | None:
     """(increase, covered ms) of one series' (window start, counter max) samples, or None
     with fewer than 2 samples. A decrease is a reset: the new value counts in full."""
@@ -143,7 +172,9 @@ def finish(measure: Measure, acc: MetricAcc | None) -> float | int | None:
     if kind == "quantile":
         if not acc.digests:
             return None
-        merged = TDigest.merge_all(TDigest.from_bytes(d) for d in acc.digests)
+        merged = acc.merged_digest
+        if merged is None:
+            merged = acc.merged_digest = TDigest.merge_images(acc.digests)
         acc.compression = merged.compression
         if merged.is_empty():
             return None
@@ -152,9 +183,7 @@ def finish(measure: Measure, acc: MetricAcc | None) -> float | int | None:
     if kind == "distinct":
         if not acc.hlls:
             return None
-        hll = HyperLogLog.from_bytes(acc.hlls[0])
-        for image in acc.hlls[1:]:
-            hll.merge(HyperLogLog.from_bytes(image))
+        hll = HyperLogLog.merge_images(acc.hlls)
         acc.precision = hll.precision
         return hll.estimate()
     # rate / increase

@@ -2,7 +2,7 @@
 
 Every stored column is mergeable: count, sum, min and max exactly (the sum compensated
 with ``math.fsum``), mean and M2 with Chan et al.'s pairwise formula, t-digests with
-``TDigest.merge_all`` and HyperLogLogs with ``HyperLogLog.merge``. Percentiles and
+``TDigest.merge_images`` and HyperLogLogs with ``HyperLogLog.merge_images``. Percentiles and
 distinct counts of a coarse window are therefore the merged sketches' answers, never an
 average of the fine windows' answers.
 """
@@ -84,15 +84,11 @@ def merge_rows(
             [Moments(r.n, float(r.mean or 0.0), float(r.m2 or 0.0)) for r in filled]
         )
         mean, m2 = moments.mean, moments.m2
-    digests = [TDigest.from_bytes(r.digest) for r in rows if r.digest is not None]
-    digest = TDigest.merge_all(digests).to_bytes() if digests else None
-    hll: bytes | None = None
+    # Parsed and merged natively in one call each (no sketch object per row).
+    digests = [r.digest for r in rows if r.digest is not None]
+    digest = TDigest.merge_images(digests).to_bytes() if digests else None
     images = [r.hll for r in rows if r.hll is not None]
-    if images:
-        union = HyperLogLog.from_bytes(images[0])
-        for image in images[1:]:
-            union.merge(HyperLogLog.from_bytes(image))
-        hll = union.to_bytes()
+    hll = HyperLogLog.merge_images(images).to_bytes() if images else None
     return RollupRow(
         first.tenant,
         first.pipeline,

@@ -46,6 +46,10 @@ def prefix(redis_url: str) -> Iterator[str]:
     client.close()
 
 
+METRICS_TOKEN = "metrics-" + "t" * 16
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 def make_settings(
     database_url: str, redis_url: str, schema: str, prefix: str, **overrides: Any
 ) -> ApiSettings:
@@ -57,6 +61,7 @@ def make_settings(
         "key_prefix": prefix,
         "live_prefix": f"{prefix}:live",
         "cors_origins": ("https://app.example.com",),
+        "metrics_token": METRICS_TOKEN,
     }
     values.update(overrides)
     return ApiSettings(**values)

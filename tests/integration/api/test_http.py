@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from tests.integration.api.api_helpers import Tenant, auth, make_settings
+from tests.integration.api.api_helpers import METRICS_HEADERS, Tenant, auth, make_settings
 
 from datanexus.api import create_app
 from datanexus.api.logs import configure_logging
@@ -149,7 +149,7 @@ def test_api12_quota_is_per_tenant_across_keys_with_retry_after(
         assert re.fullmatch(r"limit=5, remaining=0, reset=\d+", refused.headers["ratelimit"])
         # Another tenant has its own window.
         assert c.get("/v1/tenant", headers=tenant_b.headers).status_code == 200
-        metrics = c.get("/metrics").text
+        metrics = c.get("/metrics", headers=METRICS_HEADERS).text
         assert 'datanexus_rate_limited_total{stage="requests"} 1.0' in metrics
 
 
@@ -175,7 +175,10 @@ def test_api13_redis_down_fails_open_counted_or_closed(
     down = "redis://127.0.0.1:1/0"
     with TestClient(create_app(make_settings(database_url, down, api_schema, prefix))) as c:
         assert c.get("/v1/tenant", headers=tenant_a.headers).status_code == 200
-        assert "datanexus_rate_limit_fail_open_total 1.0" in c.get("/metrics").text
+        assert (
+            "datanexus_rate_limit_fail_open_total 1.0"
+            in c.get("/metrics", headers=METRICS_HEADERS).text
+        )
     closed = make_settings(database_url, down, api_schema, prefix, rate_limit_fail_closed=True)
     with TestClient(create_app(closed)) as c:
         r = c.get("/v1/tenant", headers=tenant_a.headers)
@@ -208,7 +211,7 @@ def test_obs1_metric_labels_are_route_templates_only(client: TestClient, tenant_
     client.get(f"/v1/keys/key_{'1' * 16}", headers=tenant_a.headers)
     client.post("/v1/keys", json={"scopes": ["keys:read:*"]}, headers=tenant_a.headers)
     client.get(f"/v1/keys/key_{'2' * 16}", headers=tenant_a.headers)
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=METRICS_HEADERS).text
     series = [
         line for line in text.splitlines() if line.startswith("datanexus_http_requests_total{")
     ]

@@ -121,3 +121,25 @@ def test_redis_publisher_writes_key_seq_and_body(redis_url: str, unique: str) ->
         client.delete(unique)
         client.close()
         publisher.close()
+
+
+def test_redis_publisher_publish_encoded_matches_publish(redis_url: str, unique: str) -> None:
+    from datanexus.connectors.idempotency import keyed_canonical_json
+
+    events = [{"id": "a", "ts": 5}, {"ts": 6, "v": "x"}, {"id": 7, "ts": 8}]
+    encoded = [keyed_canonical_json(e) for e in events]
+    publisher = RedisStreamPublisher(redis_url, unique)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        published = publisher.publish_encoded(encoded, fields={"traceparent": "t"})
+        assert [p.key for p in published] == ["a", idempotency_key({"ts": 6, "v": "x"}), "7"]
+        assert [p.seq for p in published] == [1, 2, 3]
+        fields = [e[1] for e in client.xrange(unique)]
+        assert [f[b"data"] for f in fields] == [body for _, body in encoded]
+        assert json.loads(fields[1][b"data"])["id"] == published[1].key
+        assert all(f[b"traceparent"] == b"t" for f in fields)
+        assert publisher.publish_encoded([]) == []
+    finally:
+        client.delete(unique)
+        client.close()
+        publisher.close()

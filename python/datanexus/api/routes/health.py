@@ -1,7 +1,8 @@
 """``/health`` (open, liveness), ``/ready`` (open; 503 until the schema is migrated and
-PostgreSQL and Redis answer, API-2) and ``/metrics`` (Prometheus text, OBS-1; open like
-the health checks, as scrapers carry no API key and the labels carry no tenant data,
-unless ``metrics_token`` is set)."""
+PostgreSQL and Redis answer, API-2) and ``/metrics`` (Prometheus text, OBS-1): it needs
+``Authorization: Bearer <metrics_token>`` (Prometheus' ``authorization`` scrape setting),
+and is open only in dev mode without a token (API-2: only /health and CORS preflight
+are open)."""
 
 from __future__ import annotations
 
@@ -74,7 +75,14 @@ async def ready(request: Request) -> Any:
 async def metrics(request: Request) -> Response:
     state = api_state(request)
     token = state.settings.metrics_token
-    if token is not None:
+    if token is None:
+        # API-2: only /health (and CORS preflight) are open; dev mode may skip the token.
+        if not state.settings.dev_mode:
+            raise NotAuthenticated(
+                "/metrics needs Authorization: Bearer <metrics_token> (set metrics_token;"
+                " open only in dev_mode)"
+            )
+    else:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             raise NotAuthenticated("/metrics needs the metrics token")

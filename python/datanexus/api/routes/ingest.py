@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from datanexus.api.auth import Caller, api_state, require
 from datanexus.api.errors import ApiError
-from datanexus.api.ingest import Ingestor, check_rows, decode_body, received_at
+from datanexus.api.ingest import Ingestor, check_rows_encoded, decode_body, received_at
 from datanexus.api.models import underscore_key_path
 from datanexus.api.schemas import AUTH_ERRORS
 from datanexus.errors import RateLimited
@@ -93,7 +93,7 @@ async def ingest_events(
             f"key {where} starts with '_': such keys are never accepted; nothing was published",
             {"path": where},
         )
-    events, results = check_rows(rows, principal.tenant, stream, received_at())
+    events, encoded, results = check_rows_encoded(rows, principal.tenant, stream, received_at())
     ingestor: Ingestor = state.ingest
     if events and state.gcra is not None:
         quota = principal.quota_events_per_s
@@ -106,7 +106,7 @@ async def ingest_events(
                 Ingestor.retry_after(wait_s),
             )
     if events:
-        await ingestor.submit(principal.tenant, stream, events, wait)
+        await ingestor.submit(principal.tenant, stream, encoded, wait)
     rejected = len(rows) - len(events)
     state.metrics.events.labels(stage="accepted").inc(len(events))
     state.metrics.events.labels(stage="rejected").inc(rejected)

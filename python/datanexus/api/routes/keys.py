@@ -24,6 +24,7 @@ from datanexus.api.keys import (
     create_key,
 )
 from datanexus.api.models import StrictModel
+from datanexus.api.roles import Role, rank
 from datanexus.api.schemas import AUTH_ERRORS
 from datanexus.api.scopes import check_scope, has_scope
 from datanexus.errors import InvalidArgument, PermissionDenied
@@ -36,12 +37,14 @@ KeyId = Annotated[str, Path(pattern=r"^key_[0-9a-f]{16}$")]
 class TeamCreate(StrictModel):
     team_id: str = Field(pattern=TENANT_PATTERN.pattern)
     name: str = Field(default="", max_length=200)
+    role: Role | None = Field(default=None, description="caps the role of the team's keys")
 
 
 class TeamInfo(StrictModel):
     team_id: str
     name: str
     created_at: datetime
+    role: Role | None = None
 
 
 class KeyCreate(StrictModel):
@@ -49,6 +52,9 @@ class KeyCreate(StrictModel):
     scopes: list[str] = Field(min_length=1, max_length=64)
     team_id: str | None = Field(default=None, pattern=TENANT_PATTERN.pattern)
     expires_at: datetime | None = None
+    role: Role | None = Field(
+        default=None, description="viewer, editor or admin: limits the verbs (API-8)"
+    )
 
 
 class KeyRotate(StrictModel):
@@ -66,6 +72,7 @@ class KeyInfo(StrictModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     rotated_to: str | None
+    role: Role | None = None
 
 
 class KeyCreated(StrictModel):
@@ -75,7 +82,7 @@ class KeyCreated(StrictModel):
 
 _KEY_COLUMNS = (
     "key_id, name, display_prefix, scopes, team_id, created_at, last_used_at, expires_at,"
-    " revoked_at, rotated_to"
+    " revoked_at, rotated_to, role"
 )
 
 
@@ -87,7 +94,13 @@ def _key_row(conn: psycopg.Connection[Any], tenant: str, key_id: str) -> dict[st
         ).fetchone()
 
 
-def _check_grantable(principal: Principal, scopes: list[str]) -> None:
+def _check_grantable(principal: Principal, scopes: list[str], role: str | None = None) -> None:
+    # No escalation through new keys: at most the caller's role (None ranks as admin).
+    if rank(role) > rank(principal.role):
+        raise PermissionDenied(
+            f"cannot create a key of role {role or 'unlimited'!r}: the calling key's role is"
+            f" {principal.role!r}"
+        )
     for i, scope in enumerate(scopes):
         try:
             check_scope(scope, where=f"scopes[{i}]")
@@ -110,7 +123,8 @@ async def list_teams(request: Request, principal: Caller) -> Any:
     def run(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
         with conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(
-                "SELECT team_id, name, created_at FROM teams WHERE tenant_id = %s ORDER BY team_id",
+                "SELECT team_id, name, created_at, role FROM teams WHERE tenant_id = %s"
+                " ORDER BY team_id",
                 (principal.tenant,),
             ).fetchall()
 
@@ -126,9 +140,9 @@ async def create_team(body: TeamCreate, request: Request, principal: Caller) -> 
     def run(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
         with conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
-                "INSERT INTO teams (tenant_id, team_id, name) VALUES (%s, %s, %s)"
-                " ON CONFLICT DO NOTHING RETURNING team_id, name, created_at",
-                (principal.tenant, body.team_id, body.name or body.team_id),
+                "INSERT INTO teams (tenant_id, team_id, name, role) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING team_id, name, created_at, role",
+                (principal.tenant, body.team_id, body.name or body.team_id, body.role),
             ).fetchone()
         if row is not None:
             audit(
@@ -178,7 +192,7 @@ async def get_key(key_id: KeyId, request: Request, principal: Caller) -> Any:
 @router.post("/keys", response_model=KeyCreated, status_code=201)
 async def create_api_key(body: KeyCreate, request: Request, principal: Caller) -> Any:
     require(principal, "keys:write:*", write=True)
-    _check_grantable(principal, body.scopes)
+    _check_grantable(principal, body.scopes, body.role)
     if body.expires_at is not None and body.expires_at.tzinfo is None:
         raise ApiError(
             422, "VALIDATION_FAILED", "expires_at needs a UTC offset", {"field": "expires_at"}
@@ -204,6 +218,7 @@ async def create_api_key(body: KeyCreate, request: Request, principal: Caller) -
             name=body.name,
             team=body.team_id,
             expires_at=body.expires_at,
+            role=body.role,
         )
         audit(
             conn,
@@ -213,7 +228,7 @@ async def create_api_key(body: KeyCreate, request: Request, principal: Caller) -
             actor_key=principal.key_id,
             action="key.create",
             target=key_id,
-            details={"scopes": body.scopes},
+            details={"scopes": body.scopes, "role": body.role},
         )
         return key, _key_row(conn, principal.tenant, key_id)
 
@@ -245,6 +260,7 @@ async def rotate_key(
             name=old["name"],
             team=old["team_id"],
             expires_at=old["expires_at"],
+            role=old["role"],
         )
         until = datetime.now(UTC) + timedelta(seconds=grace)
         conn.execute(

@@ -25,6 +25,7 @@ from datanexus.api.keys import (
     create_tenant_with_admin_key,
 )
 from datanexus.api.models import StrictModel
+from datanexus.api.roles import allows
 from datanexus.api.schemas import AUTH_ERRORS
 from datanexus.api.scopes import has_scope
 from datanexus.errors import InvalidArgument, PermissionDenied
@@ -87,6 +88,8 @@ def _tenant_row(conn: psycopg.Connection[Any], tenant: str) -> dict[str, Any] | 
 
 def _platform_target(principal: Principal, tenant: str) -> None:
     if has_scope(principal.scopes, "platform:admin:*"):
+        if not allows(principal.role, "platform:admin:*"):
+            raise PermissionDenied(f"role {principal.role!r} may not administer tenants")
         return
     if tenant != principal.tenant:
         raise not_found("tenant", tenant)
