@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+
 from datanexus import errors as dn
 
 __all__ = ["ApiError", "Mapped", "envelope", "map_error", "not_found"]
@@ -103,6 +105,17 @@ def map_error(error: BaseException, correlation_id: str) -> Mapped:
                 if isinstance(value, int):
                     details[attr] = value
             return Mapped(status, code, str(error), details, headers)
+    if isinstance(error, psycopg.DataError):
+        # A request value PostgreSQL cannot hold (a NUL in a path parameter, a number
+        # out of range): the caller's input, not our bug. Its message is not echoed.
+        return Mapped(
+            400,
+            "INVALID_ARGUMENT",
+            "a value in the request cannot be stored or compared (a NUL character, or a "
+            "number out of range)",
+            {"correlation_id": correlation_id},
+            {},
+        )
     return Mapped(
         500,
         "INTERNAL",
