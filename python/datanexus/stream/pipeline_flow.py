@@ -42,6 +42,7 @@ from datanexus.connectors.registry import SourceContext, make_source
 from datanexus.pipeline import AggregationSpec, PipelineSpec
 from datanexus.pipeline.schema import SchemaValidator
 from datanexus.pipeline.storage import StoredAggregation, stored_aggregations
+from datanexus.retry import Retrier
 from datanexus.store.dead_letters import DeadLetter
 from datanexus.stream.rollup import rollup_measures, to_rollup_rows
 from datanexus.stream.sources import PartitionedSource, SourceBatch
@@ -184,13 +185,17 @@ def build_pipeline_flow(
     batch_size: int = 1000,
     shards: int | None = None,
     on_events: Callable[[int], None] | None = None,
+    store_retrier: Callable[[], Retrier] | None = None,
+    live_retrier: Callable[[], Retrier] | None = None,
 ) -> Dataflow:
     """The dataflow running ``spec`` against ``targets``. ``stop_at_end`` ends replayable
     sources at the position they had when the flow started (finite runs: the demo,
     backfills); otherwise the flow runs until stopped. ``validator`` (a callable returning
     the reasons an event is invalid; default: the spec's JSON Schema) runs before the
     spec's steps. ``on_events`` is called
-    with the number of events (or messages) of each input batch, for progress displays."""
+    with the number of events (or messages) of each input batch, for progress displays.
+    ``store_retrier`` / ``live_retrier`` build the retry policy (backoff, circuit breaker)
+    of the PostgreSQL / Redis live sink; default: each sink's own."""
     flow_name = f"pipeline_{spec.name}"
     flow = Dataflow(flow_name)
     context = SourceContext(
@@ -244,8 +249,17 @@ def build_pipeline_flow(
     op.output(
         "store",
         op.merge("to_store", *to_store),
-        PostgresSink(targets.database_url, flow=flow_name, schema=targets.schema),
+        PostgresSink(
+            targets.database_url,
+            flow=flow_name,
+            schema=targets.schema,
+            retrier_factory=store_retrier,
+        ),
     )
     if live:
-        op.output("live", op.merge("to_live", *live), RedisLiveSink(targets.redis_url))
+        op.output(
+            "live",
+            op.merge("to_live", *live),
+            RedisLiveSink(targets.redis_url, retrier_factory=live_retrier),
+        )
     return flow
