@@ -34,11 +34,12 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
 from datanexus._native import WindowResult
-from datanexus.connectors.decode import MessageBatch, decode_batch
+from datanexus.connectors.decode import Decoded, MessageBatch, decode_batch
 from datanexus.connectors.idempotency import idempotency_key
 from datanexus.connectors.postgres import PostgresSink
 from datanexus.connectors.redis_live import LiveUpdate, RedisLiveSink
 from datanexus.connectors.registry import SourceContext, make_source
+from datanexus.errors import RecordRejected
 from datanexus.pipeline import AggregationSpec, PipelineSpec
 from datanexus.pipeline.schema import SchemaValidator
 from datanexus.pipeline.storage import StoredAggregation, stored_aggregations
@@ -103,11 +104,17 @@ def _letter(
 
 class _Prepare:
     """Decode and transform one tagged batch; returns the batch of surviving events and
-    the dead letters (with the decode progress riding along)."""
+    the dead letters (with the decode progress riding along).
+
+    Error tolerance (CONN-7, ``[source] errors``): ``"all"`` (default) dead-letters a bad
+    record and continues; ``"none"`` raises :class:`RecordRejected` on the first one,
+    naming connector, partition, offset and stage, which fails the flow. A step's dead
+    letter names the message it came from (connector, partition, offset) in its error."""
 
     def __init__(self, spec: PipelineSpec, flow: str, validator: Any) -> None:
         self._spec = spec
         self._flow = flow
+        self._fail_fast = spec.source.options.get("errors", "all") == "none"
         if validator is None and spec.schema is not None:
             validator = SchemaValidator(spec.schema.document)
         self._compiled = spec.compile(validator=validator)
@@ -116,19 +123,50 @@ class _Prepare:
         tenant = self._spec.tenant
         events: list[dict[str, Any]] = []
         store: list[Any] = []
+        decoded_from: list[tuple[MessageBatch, Decoded, list[dict[str, Any]]]] = []
         for item in batch.events:
             if isinstance(item, MessageBatch):
                 decoded = decode_batch(item, flow=self._flow, tenant=tenant, require_ts=False)
+                if self._fail_fast and decoded.dead_letters:
+                    first = decoded.dead_letters[0]
+                    raise RecordRejected(connector=item.source, partition=item.partition,
+                                         offset=first.position, stage=first.stage,
+                                         reason=first.error)  # fmt: skip
                 events.extend(decoded.events)
+                decoded_from.append((item, decoded, decoded.events))
                 decoded.events = []  # the sink needs only its dead letters and progress
                 store.append(decoded)
             else:
                 events.append(item)
         out = self._compiled.process(events, now_ms=time.time_ns() // 1_000_000)
-        for dead in out.dead:
-            event, step, reason = dead
-            store.append(_letter(event, step, "invalid", reason, tenant, self._spec.name))
+        if out.dead:
+            origins = _origins(decoded_from)
+            for dead in out.dead:
+                event, step, reason = dead
+                connector, partition, offset = origins.get(
+                    id(event), ("pipeline", str(batch.partition), None)
+                )
+                if self._fail_fast:
+                    raise RecordRejected(connector=connector, partition=partition,
+                                         offset=offset, stage=step, reason=reason)  # fmt: skip
+                where = f"{connector} partition {partition!r} offset {offset}"
+                letter = _letter(event, step, "invalid", reason, tenant, self._spec.name)
+                store.append(letter._replace(error=f"{reason} (at {where})"))
         return SourceBatch(batch.partition, batch.partitions, out.events), store
+
+
+def _origins(
+    decoded_from: list[tuple[MessageBatch, Decoded, list[dict[str, Any]]]],
+) -> dict[int, tuple[str, str, str | None]]:
+    """id(event) → (connector, partition, offset) of the message it was decoded from: the
+    events of a decoded batch are its messages in order, minus the dead-lettered ones."""
+    origins: dict[int, tuple[str, str, str | None]] = {}
+    for item, decoded, decoded_events in decoded_from:
+        rejected = {d.position for d in decoded.dead_letters}
+        kept = [p for p in item.positions if p not in rejected]
+        for position, event in zip(kept, decoded_events, strict=True):
+            origins[id(event)] = (item.source, item.partition, position)
+    return origins
 
 
 def _rows_and_updates(
