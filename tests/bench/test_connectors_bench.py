@@ -160,7 +160,9 @@ def test_end_to_end_ours(benchmark: Any, stream: tuple[str, int]) -> None:
 
 
 @pytest.mark.benchmark(group="rabbitmq stream -> window -> postgres (events)")
-def test_end_to_end_plain_pika_consumer(benchmark: Any, stream: str) -> None:
+def test_end_to_end_plain_pika_consumer(benchmark: Any, stream: tuple[str, int]) -> None:
+    name = stream[0]
+
     def consume() -> int:
         conn = connect(AMQP_URL)
         channel = conn.channel()
@@ -173,7 +175,7 @@ def test_end_to_end_plain_pika_consumer(benchmark: Any, stream: str) -> None:
             if seen % 500 == 0 or seen == EVENTS:
                 ch.basic_ack(method.delivery_tag, multiple=True)
 
-        channel.basic_consume(stream, on_message, arguments={"x-stream-offset": "first"})
+        channel.basic_consume(name, on_message, arguments={"x-stream-offset": "first"})
         while seen < EVENTS:
             conn.process_data_events(time_limit=0.1)
         conn.close()
