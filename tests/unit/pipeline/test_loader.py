@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import spec_text, steps_toml
+from conftest import BASE, spec_text, steps_toml
 from datanexus.errors import ConfigError
 from datanexus.pipeline import load_spec, parse_spec
 
@@ -365,8 +365,6 @@ def test_routes_checked():
 
 
 def test_conn7_error_tolerance_defaults_to_all_and_accepts_none():
-    from conftest import BASE
-
     assert parse_spec(spec_text(), source_name="web.toml").source.options["errors"] == "all"
     strict = BASE.replace('model = "web"', 'model = "web"\nerrors = "none"')
     spec = parse_spec(spec_text(head=strict), source_name="web.toml")
@@ -374,8 +372,6 @@ def test_conn7_error_tolerance_defaults_to_all_and_accepts_none():
 
 
 def test_conn7_error_tolerance_other_values_are_refused_with_the_key():
-    from conftest import BASE
-
     bad = BASE.replace('model = "web"', 'model = "web"\nerrors = "some"')
     with pytest.raises(ConfigError, match=r"web\.toml: source\.errors: 'some' is not one of"):
         parse_spec(spec_text(head=bad), source_name="web.toml")
