@@ -31,8 +31,8 @@ from datanexus.runner import prepare
 EVENTS = int(os.environ.get("DATANEXUS_CHAOS_EVENTS", "100000"))
 """Messages per run. The issue's 200 000 pass too (DATANEXUS_CHAOS_EVENTS=200000) but take
 ~200 s for these two tests on this 2-core machine under load (Redis 90 s, RabbitMQ on two
-workers 109 s), ~320 s for the whole chaos suite with the restart tests; 100 000 keeps the
-suite near 4 minutes."""
+workers 109 s), ~320 s for the whole chaos suite with the restart tests (118 s); with
+100 000 these two take ~155 s and the whole suite 275 s (measured under load)."""
 KILLS = 5
 
 
