@@ -28,6 +28,7 @@ __all__ = [
     "QueryError",
     "QueryTimeout",
     "RateLimited",
+    "RecordRejected",
     "SchemaLimitExceeded",
     "SchemaNotFound",
     "SchemaStateError",
@@ -99,6 +100,28 @@ class TransformError(DataNexusError, ValueError):
         super().__init__(f"{step}: {reason}" if step else reason)
         self.reason = reason
         self.step = step
+
+
+class RecordRejected(DataNexusError, ValueError):
+    """A bad record under error tolerance ``none`` (CONN-7): the flow stops instead of
+    dead-lettering it. Names the ``connector`` (e.g. ``rabbitmq-stream``), its
+    ``partition`` and ``offset`` (None when the source has no positions), the ``stage``
+    that refused it (``decode``, ``schema``, a step name) and the ``reason``."""
+
+    def __init__(
+        self, *, connector: str, partition: str, offset: str | None, stage: str, reason: str
+    ) -> None:
+        where = f"{connector} partition {partition!r}"
+        where += f" offset {offset}" if offset is not None else " (no offset)"
+        super().__init__(
+            f"{where}: stage {stage!r} rejected a record: {reason} (source.errors = 'none'"
+            " stops the flow on the first bad record; 'all' dead-letters it and continues)"
+        )
+        self.connector = connector
+        self.partition = partition
+        self.offset = offset
+        self.stage = stage
+        self.reason = reason
 
 
 class MissingField(TransformError):

@@ -4,14 +4,16 @@
   revision wins) beside psycopg's ``executemany`` of the same upsert. The issue's target
   is ≥ 100 k rows/s on this 2-core machine. Both write the month-partitioned rollup table
   of migration 0002, into a real partition (the default partition stays empty: checked).
-- Events per second from a RabbitMQ stream through a one-minute window into PostgreSQL
-  (the chaos tests' flow: decode, the native WindowEngine, COPY + upsert), beside a plain pika
-  consumer that only acks, the ceiling of any AMQP consumer in Python here.
+- Events per second from a RabbitMQ stream through the product's web pipeline flow into
+  PostgreSQL (the chaos tests' flow: decode, schema, transforms, two native window
+  aggregations, COPY + upsert, Redis live results), beside a plain pika consumer that only
+  acks, the ceiling of any AMQP consumer in Python here.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import uuid
 from collections.abc import Iterator
@@ -21,16 +23,17 @@ from typing import Any
 
 import psycopg
 import pytest
-from bytewax.testing import run_main
+import redis
 
-from datanexus.connectors import generate_events
 from datanexus.connectors.amqp import ConfirmingPublisher, Outgoing, connect
 from datanexus.connectors.idempotency import canonical_json
 from datanexus.connectors.publishers import declare_stream
-from datanexus.connectors.rabbitmq_stream import RabbitStreamSource
+from datanexus.demo import model_for
+from datanexus.runner import prepare, run_flow
 from datanexus.store.migrations import migrate
 from datanexus.store.partitions import ROLLUPS, ensure_partitions
 from datanexus.store.rollups import RollupRow, write_rollups
+from datanexus.stream.pipeline_flow import FlowTargets, build_pipeline_flow
 
 DATABASE_URL = os.environ.get(
     "DATANEXUS_DATABASE_URL", "postgresql://datanexus:datanexus@127.0.0.1:5432/datanexus"
@@ -39,6 +42,8 @@ AMQP_URL = os.environ.get("DATANEXUS_AMQP_URL", "amqp://guest:guest@127.0.0.1:56
 ROWS = 100_000
 ROWS_SPAN = timedelta(minutes=ROWS // 50)  # rollup_rows: 50 series a minute from the epoch
 EVENTS = 100_000
+KNOWN_METHOD = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$")  # web.toml's filter
+REDIS_URL = os.environ.get("DATANEXUS_REDIS_URL", "redis://127.0.0.1:6379/0")
 chaos_flow = runpy.run_path(str(Path(__file__).parents[1] / "chaos" / "chaos_flow.py"))
 
 
@@ -107,42 +112,57 @@ def test_copy_upsert_executemany(benchmark: Any, pg: tuple[psycopg.Connection[An
 
 
 @pytest.fixture(scope="module")
-def stream() -> Iterator[str]:
+def stream() -> Iterator[tuple[str, int]]:
+    """A stream of EVENTS web events; yields its name and how many the spec keeps."""
     name = f"dnbench.{uuid.uuid4().hex[:12]}"
     conn = connect(AMQP_URL)
     publisher = ConfirmingPublisher(conn, window=5000)
     declare_stream(publisher.channel, name)
-    events = generate_events(EVENTS, 3, duration=timedelta(minutes=30))
+    model = model_for("web", EVENTS, seed=3)
+    events = [dict(e) for b in range(model.blocks) for e in model.block(b)]
     for lo in range(0, EVENTS, 10_000):
         publisher.publish(Outgoing("", name, canonical_json(e)) for e in events[lo : lo + 10_000])
-    yield name
+    kept = sum(1 for e in events if KNOWN_METHOD.match(str(e["method"])))
+    yield name, kept
     publisher.channel.queue_delete(name)
     conn.close()
 
 
 @pytest.mark.benchmark(group="rabbitmq stream -> window -> postgres (events)")
-def test_end_to_end_ours(benchmark: Any, stream: str) -> None:
+def test_end_to_end_ours(benchmark: Any, stream: tuple[str, int]) -> None:
+    name, kept = stream
+    tenant = f"bench{uuid.uuid4().hex[:10]}"
+    spec = chaos_flow["chaos_spec"]("rabbit", name, tenant, EVENTS - 1)
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         schemas: list[str] = []
 
         def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
             schemas.append(f"dn_bench_{uuid.uuid4().hex[:12]}")
-            migrate(conn, schemas[-1])
-            source = RabbitStreamSource(AMQP_URL, [stream], stop_after={stream: EVENTS - 1})
-            return (chaos_flow["build"](source, DATABASE_URL, schemas[-1], window="engine"),), {}
+            prepare(DATABASE_URL, schemas[-1], spec)
+            targets = FlowTargets(DATABASE_URL, REDIS_URL, AMQP_URL, schemas[-1])
+            return (build_pipeline_flow(spec, targets, stop_at_end=True),), {}
 
         benchmark.extra_info.update(items=EVENTS, role="ours")
         try:
-            benchmark.pedantic(run_main, setup=setup, rounds=2, iterations=1)
-            total = conn.execute(f'SELECT sum(count) FROM "{schemas[-1]}".rollups').fetchone()
-            assert total == (EVENTS,)
+            benchmark.pedantic(run_flow, setup=setup, rounds=2, iterations=1)
+            total = conn.execute(
+                f'SELECT sum(count) FROM "{schemas[-1]}".rollups'
+                " WHERE metric = '*' AND granularity_ms = 60000"
+            ).fetchone()
+            assert total == (kept,)
         finally:
             for s in schemas:
                 conn.execute(f'DROP SCHEMA "{s}" CASCADE')
+            client = redis.Redis.from_url(REDIS_URL)
+            for key in client.scan_iter(f"*:{tenant}:*"):
+                client.delete(key)
+            client.close()
 
 
 @pytest.mark.benchmark(group="rabbitmq stream -> window -> postgres (events)")
-def test_end_to_end_plain_pika_consumer(benchmark: Any, stream: str) -> None:
+def test_end_to_end_plain_pika_consumer(benchmark: Any, stream: tuple[str, int]) -> None:
+    name = stream[0]
+
     def consume() -> int:
         conn = connect(AMQP_URL)
         channel = conn.channel()
@@ -155,7 +175,7 @@ def test_end_to_end_plain_pika_consumer(benchmark: Any, stream: str) -> None:
             if seen % 500 == 0 or seen == EVENTS:
                 ch.basic_ack(method.delivery_tag, multiple=True)
 
-        channel.basic_consume(stream, on_message, arguments={"x-stream-offset": "first"})
+        channel.basic_consume(name, on_message, arguments={"x-stream-offset": "first"})
         while seen < EVENTS:
             conn.process_data_events(time_limit=0.1)
         conn.close()

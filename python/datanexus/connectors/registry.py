@@ -107,15 +107,26 @@ def redis_stream_source(options: Mapping[str, Any], ctx: SourceContext) -> Redis
 
 
 def rabbitmq_stream_source(options: Mapping[str, Any], ctx: SourceContext) -> RabbitStreamSource:
-    """``queues`` (stream queues, one partition each), ``prefetch``, ``batch_size``."""
+    """``queues`` (stream queues, one partition each), ``prefetch``, ``batch_size``, and
+    ``stop_after`` (queue → last offset to read) for finite runs: a stream queue does not
+    report its last offset over AMQP 0.9.1, so ``stop_at_end`` alone cannot end it."""
     if ctx.amqp_url is None:
         raise ConfigError("a rabbitmq_stream source needs an AMQP URL (DATANEXUS_AMQP_URL)")
     queues = options.get("queues") or [str(options.get("queue", ctx.pipeline))]
+    stop_after = options.get("stop_after")
+    if stop_after is not None and not (
+        isinstance(stop_after, Mapping)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in stop_after.values())
+    ):
+        raise ConfigError(
+            f"source.stop_after must map queue names to integer offsets, got {stop_after!r}"
+        )
     return RabbitStreamSource(
         ctx.amqp_url,
         [str(q) for q in queues],
         batch_size=_batch_size(options, ctx),
         prefetch=int(options.get("prefetch", 2000)),
+        stop_after=None if stop_after is None else {str(k): v for k, v in stop_after.items()},
     )
 
 

@@ -39,10 +39,11 @@ from datanexus.pipeline.steps import BuildContext, Step, build_step
 from datanexus.pipeline.steps.base import NAME_PATTERN, check_name
 from datanexus.pipeline.typecheck import type_check
 
-__all__ = ["MAX_STEPS", "SINKS", "SOURCE_KINDS", "load_spec", "parse_spec"]
+__all__ = ["ERROR_TOLERANCES", "MAX_STEPS", "SINKS", "SOURCE_KINDS", "load_spec", "parse_spec"]
 
 MAX_STEPS = 50
 SOURCE_KINDS = ("redis_stream", "rabbitmq_stream", "file", "generator")
+ERROR_TOLERANCES = ("all", "none")
 SINKS = ("postgres", "redis_live")
 COMPATIBILITY = (
     "NONE",
@@ -131,6 +132,8 @@ def parse_spec(text: str, *, source_name: str, base_dir: str | Path | None = Non
 def _source(t: Table, pipeline: str, base: Path) -> SourceSpec:
     kind = t.string("kind", choices=SOURCE_KINDS)
     options: dict[str, Any] = {"batch_size": t.integer("batch_size", 1000, lo=1, hi=100_000)}
+    # CONN-7: "all" dead-letters a bad record and continues, "none" stops the flow on it.
+    options["errors"] = t.string("errors", "all", choices=ERROR_TOLERANCES)
     if kind in ("redis_stream", "rabbitmq_stream"):
         one, many = ("stream", "streams") if kind == "redis_stream" else ("queue", "queues")
         if t.has(one) and t.has(many):

@@ -37,14 +37,16 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulBatchLogic
 
 from datanexus._native import WindowResult
-from datanexus.connectors.decode import MessageBatch, decode_batch
+from datanexus.connectors.decode import Decoded, MessageBatch, decode_batch
 from datanexus.connectors.idempotency import idempotency_key
 from datanexus.connectors.postgres import PostgresSink
 from datanexus.connectors.redis_live import LiveUpdate, RedisLiveSink
 from datanexus.connectors.registry import SourceContext, make_source
+from datanexus.errors import RecordRejected
 from datanexus.pipeline import AggregationSpec, PipelineSpec
 from datanexus.pipeline.schema import SchemaValidator
 from datanexus.pipeline.storage import StoredAggregation, stored_aggregations
+from datanexus.retry import Retrier
 from datanexus.store.dead_letters import DeadLetter
 from datanexus.stream.dedup import DUPLICATE, Deduplicator
 from datanexus.stream.dedup_keys import LocalSeenKeys
@@ -119,11 +121,17 @@ def _letter(
 
 class _Prepare:
     """Decode and transform one tagged batch; returns the batch of surviving events and
-    the dead letters (with the decode progress riding along)."""
+    the dead letters (with the decode progress riding along).
+
+    Error tolerance (CONN-7, ``[source] errors``): ``"all"`` (default) dead-letters a bad
+    record and continues; ``"none"`` raises :class:`RecordRejected` on the first one,
+    naming connector, partition, offset and stage, which fails the flow. A step's dead
+    letter names the message it came from (connector, partition, offset) in its error."""
 
     def __init__(self, spec: PipelineSpec, flow: str, validator: Any) -> None:
         self._spec = spec
         self._flow = flow
+        self._fail_fast = spec.source.options.get("errors", "all") == "none"
         if validator is None and spec.schema is not None:
             validator = SchemaValidator(spec.schema.document)
         self._compiled = spec.compile(validator=validator)
@@ -132,18 +140,35 @@ class _Prepare:
         tenant = self._spec.tenant
         events: list[dict[str, Any]] = []
         store: list[Any] = []
+        decoded_from: list[tuple[MessageBatch, Decoded, list[dict[str, Any]]]] = []
         for item in batch.events:
             if isinstance(item, MessageBatch):
                 decoded = decode_batch(item, flow=self._flow, tenant=tenant, require_ts=False)
+                if self._fail_fast and decoded.dead_letters:
+                    first = decoded.dead_letters[0]
+                    raise RecordRejected(connector=item.source, partition=item.partition,
+                                         offset=first.position, stage=first.stage,
+                                         reason=first.error)  # fmt: skip
                 events.extend(decoded.events)
+                decoded_from.append((item, decoded, decoded.events))
                 decoded.events = []  # the sink needs only its dead letters and progress
                 store.append(decoded)
             else:
                 events.append(item)
         out = self._compiled.process(events, now_ms=time.time_ns() // 1_000_000)
-        for dead in out.dead:
-            event, step, reason = dead
-            store.append(_letter(event, step, "invalid", reason, tenant, self._spec.name))
+        if out.dead:
+            origins = _origins(decoded_from)
+            for dead in out.dead:
+                event, step, reason = dead
+                connector, partition, offset = origins.get(
+                    id(event), ("pipeline", str(batch.partition), None)
+                )
+                if self._fail_fast:
+                    raise RecordRejected(connector=connector, partition=partition,
+                                         offset=offset, stage=step, reason=reason)  # fmt: skip
+                where = f"{connector} partition {partition!r} offset {offset}"
+                letter = _letter(event, step, "invalid", reason, tenant, self._spec.name)
+                store.append(letter._replace(error=f"{reason} (at {where})"))
         return SourceBatch(batch.partition, batch.partitions, out.events), store
 
 
@@ -175,6 +200,20 @@ class _Dedup(StatefulBatchLogic[SourceBatch[Any], tuple[SourceBatch[Any], list[A
 
     def snapshot(self) -> object:
         return self._dedup.seen.snapshot()
+
+
+def _origins(
+    decoded_from: list[tuple[MessageBatch, Decoded, list[dict[str, Any]]]],
+) -> dict[int, tuple[str, str, str | None]]:
+    """id(event) → (connector, partition, offset) of the message it was decoded from: the
+    events of a decoded batch are its messages in order, minus the dead-lettered ones."""
+    origins: dict[int, tuple[str, str, str | None]] = {}
+    for item, decoded, decoded_events in decoded_from:
+        rejected = {d.position for d in decoded.dead_letters}
+        kept = [p for p in item.positions if p not in rejected]
+        for position, event in zip(kept, decoded_events, strict=True):
+            origins[id(event)] = (item.source, item.partition, position)
+    return origins
 
 
 def _rows_and_updates(
@@ -231,13 +270,17 @@ def build_pipeline_flow(
     batch_size: int = 1000,
     shards: int | None = None,
     on_events: Callable[[int], None] | None = None,
+    store_retrier: Callable[[], Retrier] | None = None,
+    live_retrier: Callable[[], Retrier] | None = None,
 ) -> Dataflow:
     """The dataflow running ``spec`` against ``targets``. ``stop_at_end`` ends replayable
     sources at the position they had when the flow started (finite runs: the demo,
     backfills); otherwise the flow runs until stopped. ``validator`` (a callable returning
     the reasons an event is invalid; default: the spec's JSON Schema) runs before the
     spec's steps. ``on_events`` is called
-    with the number of events (or messages) of each input batch, for progress displays."""
+    with the number of events (or messages) of each input batch, for progress displays.
+    ``store_retrier`` / ``live_retrier`` build the retry policy (backoff, circuit breaker)
+    of the PostgreSQL / Redis live sink; default: each sink's own."""
     flow_name = f"pipeline_{spec.name}"
     flow = Dataflow(flow_name)
     context = SourceContext(
@@ -299,8 +342,17 @@ def build_pipeline_flow(
     op.output(
         "store",
         op.merge("to_store", *to_store),
-        PostgresSink(targets.database_url, flow=flow_name, schema=targets.schema),
+        PostgresSink(
+            targets.database_url,
+            flow=flow_name,
+            schema=targets.schema,
+            retrier_factory=store_retrier,
+        ),
     )
     if live:
-        op.output("live", op.merge("to_live", *live), RedisLiveSink(targets.redis_url))
+        op.output(
+            "live",
+            op.merge("to_live", *live),
+            RedisLiveSink(targets.redis_url, retrier_factory=live_retrier),
+        )
     return flow

@@ -47,3 +47,17 @@ def test_generator_source_by_model() -> None:
 def test_redis_stream_keys() -> None:
     assert redis_stream_key("demo", "web") == "dn:demo:web"
     assert redis_stream_key("demo", "web", 1, 4) == "dn:demo:web:1"
+
+
+def test_rabbitmq_stream_stop_after_ends_each_queue_at_its_offset() -> None:
+    ctx = SourceContext(tenant="t", pipeline="p", amqp_url="amqp://guest:guest@127.0.0.1/%2F")
+    source = make_source("rabbitmq_stream", {"queues": ["a", "b"], "stop_after": {"a": 9}}, ctx)
+    assert source.list_parts() == ["a", "b"]
+    assert source._stop_after == {"a": 9}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("bad", [5, {"a": "9"}, {"a": True}, ["a"]])
+def test_rabbitmq_stream_stop_after_must_map_queues_to_offsets(bad: object) -> None:
+    ctx = SourceContext(tenant="t", pipeline="p", amqp_url="amqp://guest:guest@127.0.0.1/%2F")
+    with pytest.raises(ConfigError, match=r"source\.stop_after must map queue names"):
+        make_source("rabbitmq_stream", {"queues": ["a"], "stop_after": bad}, ctx)

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import spec_text, steps_toml
+from conftest import BASE, spec_text, steps_toml
 from datanexus.errors import ConfigError
 from datanexus.pipeline import load_spec, parse_spec
 
@@ -313,7 +313,12 @@ def test_source_defaults(tmp_path):
     spec = parse_spec(
         '[pipeline]\nname = "w"\n[source]\nkind = "redis_stream"\n', source_name="x.toml"
     )
-    assert spec.source.options == {"batch_size": 1000, "streams": ["w"], "group": "datanexus"}
+    assert spec.source.options == {
+        "batch_size": 1000,
+        "streams": ["w"],
+        "group": "datanexus",
+        "errors": "all",
+    }
     spec = parse_spec(
         '[pipeline]\nname = "w"\n[source]\nkind = "file"\npath = "in/a.jsonl"\n',
         source_name="x.toml",
@@ -357,3 +362,16 @@ def test_routes_checked():
         '[[routes]]\ntopic = "eu.**"\ndestination = "x"\n',
         r"routes\[0\]\.topic: .*bad word",
     )
+
+
+def test_conn7_error_tolerance_defaults_to_all_and_accepts_none():
+    assert parse_spec(spec_text(), source_name="web.toml").source.options["errors"] == "all"
+    strict = BASE.replace('model = "web"', 'model = "web"\nerrors = "none"')
+    spec = parse_spec(spec_text(head=strict), source_name="web.toml")
+    assert spec.source.options["errors"] == "none"
+
+
+def test_conn7_error_tolerance_other_values_are_refused_with_the_key():
+    bad = BASE.replace('model = "web"', 'model = "web"\nerrors = "some"')
+    with pytest.raises(ConfigError, match=r"web\.toml: source\.errors: 'some' is not one of"):
+        parse_spec(spec_text(head=bad), source_name="web.toml")
