@@ -9,7 +9,6 @@ given, with Bytewax recovery so that a restarted run resumes from the last snaps
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,6 @@ def run_flow(
     workers: int = 1,
     recovery_dir: Path | None = None,
     epoch: timedelta = EPOCH,
-    on_start: Callable[[], None] | None = None,
 ) -> None:
     """Run ``flow`` to completion (or until interrupted) in this process."""
     from bytewax._bytewax import cli_main
@@ -83,8 +81,6 @@ def run_flow(
             recovery_dir.mkdir(parents=True, exist_ok=True)
             init_db_dir(recovery_dir, RECOVERY_PARTITIONS)  # type: ignore[no-untyped-call]
         recovery = RecoveryConfig(str(recovery_dir))  # type: ignore[no-untyped-call]
-    if on_start is not None:
-        on_start()
     cli_main(  # type: ignore[no-untyped-call]
         flow,
         workers_per_process=workers,

@@ -21,11 +21,11 @@ from datanexus.config import Settings
 from datanexus.store.catalog import list_pipelines
 from datanexus.store.embedded import Services
 from datanexus.store.migrations import check_schema_name
+from datanexus.store.progress import redis_entry_id
 
 __all__ = ["LAG_CAP", "PipelineStatus", "collect_status", "status_rows"]
 
 LAG_CAP = 100_000
-_REDIS_SEQ_BITS = 64
 
 
 @dataclass
@@ -39,12 +39,8 @@ class PipelineStatus:
     dead_letters: dict[str, int] = field(default_factory=dict)
 
 
-def _entry_id(position: int) -> str:
-    return f"{position >> _REDIS_SEQ_BITS}-{position & ((1 << _REDIS_SEQ_BITS) - 1)}"
-
-
 def _lag(client: redis.Redis, key: str, position: int | None) -> int:
-    start = "-" if position is None else "(" + _entry_id(position)
+    start = "-" if position is None else "(" + redis_entry_id(position)
     return len(client.xrange(key, min=start, max="+", count=LAG_CAP) or [])
 
 

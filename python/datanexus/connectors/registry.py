@@ -9,7 +9,7 @@ entry points and swaps the table in one assignment, so a lookup sees the old tab
 new one, never a mix.
 
 Redis stream keys follow one convention, :func:`redis_stream_key`, shared with the
-ingestion publishers: ``dn:<tenant>:<stream>`` (``:<n>`` per partition beyond one).
+ingestion publishers: ``dn:<tenant>:<stream>``.
 """
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ class SourceContext:
 SourceFactory = Callable[[Mapping[str, Any], SourceContext], FixedPartitionedSource[Any, Any]]
 
 
-def redis_stream_key(tenant: str, stream: str, partition: int = 0, partitions: int = 1) -> str:
-    """The Redis stream carrying ``stream`` of ``tenant`` (partition ``partition``)."""
-    base = f"dn:{tenant}:{stream}"
-    return base if partitions == 1 else f"{base}:{partition}"
+def redis_stream_key(tenant: str, stream: str) -> str:
+    """The Redis stream carrying ``stream`` of ``tenant`` (a spec with several streams
+    names each: one partition per stream)."""
+    return f"dn:{tenant}:{stream}"
 
 
 def _need(options: Mapping[str, Any], key: str, kind: str) -> Any:

@@ -46,6 +46,11 @@ def redis_id_position(entry_id: str | bytes) -> int:
         raise InvalidArgument(f"not a Redis stream entry id: {text!r}") from None
 
 
+def redis_entry_id(position: int) -> str:
+    """The entry id ``ms-seq`` of a :func:`redis_id_position` (its inverse)."""
+    return f"{position >> _REDIS_SEQ_BITS}-{position & ((1 << _REDIS_SEQ_BITS) - 1)}"
+
+
 def record_progress(cur: psycopg.Cursor[Any], schema: str, progress: Progress) -> None:
     """Upsert ``progress`` inside the caller's transaction, keeping the larger position."""
     cur.execute(

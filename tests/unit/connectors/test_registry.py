@@ -46,7 +46,6 @@ def test_generator_source_by_model() -> None:
 
 def test_redis_stream_keys() -> None:
     assert redis_stream_key("demo", "web") == "dn:demo:web"
-    assert redis_stream_key("demo", "web", 1, 4) == "dn:demo:web:1"
 
 
 def test_rabbitmq_stream_stop_after_ends_each_queue_at_its_offset() -> None:

@@ -61,3 +61,10 @@ def test_other_names_do_not_parse() -> None:
     assert ROLLUPS.parse("rollups_default") is None
     assert ROLLUPS.parse("rollups_p20240501") is None
     assert RAW_EVENTS.parse("raw_events_p202405") is None
+
+
+@given(st.integers(0, 2**48), st.integers(0, 2**64 - 1))
+def test_redis_entry_ids_round_trip_through_positions(ms: int, seq: int) -> None:
+    from datanexus.store.progress import redis_entry_id, redis_id_position
+
+    assert redis_entry_id(redis_id_position(f"{ms}-{seq}")) == f"{ms}-{seq}"
