@@ -37,7 +37,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         ours = [b for b in benches if b.extra_info.get("role") == "ours"]
         anchors = [b for b in benches if b.extra_info.get("role") == "anchor"]
         for o in ours:
-            line = f"  {group:<28} ours {_per_item_ns(o):>10.1f} ns"
+            param = f"[{o.param}]" if getattr(o, "param", None) else ""
+            line = f"  {group:<28} ours{param} {_per_item_ns(o):>10.1f} ns"
             for a in anchors:
                 ratio = _per_item_ns(a) / _per_item_ns(o)
                 label = a.extra_info.get("label", a.name)

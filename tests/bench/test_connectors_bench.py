@@ -13,10 +13,12 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import runpy
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from datanexus.connectors.idempotency import canonical_json
 from datanexus.connectors.publishers import declare_stream
 from datanexus.demo import model_for
 from datanexus.runner import prepare, run_flow
+from datanexus.sketches import HyperLogLog, TDigest
 from datanexus.store.migrations import migrate
 from datanexus.store.partitions import ROLLUPS, ensure_partitions
 from datanexus.store.rollups import RollupRow, write_rollups
@@ -59,56 +62,139 @@ def pg() -> Iterator[tuple[psycopg.Connection[Any], str]]:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def rollup_rows() -> list[RollupRow]:
-    hll = bytes(range(256)) * 8  # the size of a dense precision-12 image
+def web_like_images() -> list[tuple[str, bytes | None, bytes | None]]:
+    """(metric, digest, hll) of a minute of one series of the web pipeline, ~80 events:
+    the event-count row, the latency digest row and the distinct-users row."""
+    rng = random.Random(7)
+    digest = TDigest(100)
+    for _ in range(80):
+        digest.add(rng.lognormvariate(3.5, 0.6))
+    users = HyperLogLog(12)
+    for _ in range(80):
+        users.add(f"u{rng.randrange(5000)}")
+    return [("*", None, None), ("latency_ms", digest.to_bytes(), None),
+            ("user_id", None, users.to_bytes())]  # fmt: skip
+
+
+def rollup_rows(kind: str, revision: int = 0) -> list[RollupRow]:
+    """ROWS rows over 50 series a minute. ``web-like``: real sketch images of a minute
+    (none, a ~0.8 KB digest, a ~0.3 KB HLL in turn); ``dense``: a 2 KB HLL in every row,
+    the size of a dense precision-12 image, the worst case (every row TOASTed)."""
+    images = [("*", None, bytes(range(256)) * 8)] if kind == "dense" else web_like_images()
     return [
-        RollupRow("acme", "web", f"region={i % 50}", 60_000, 60_000 * (i // 50), 1, 100 + i,
-                  1.5 * i, 0.0, 99.0, 1.5, 2.0, None, hll)
+        RollupRow("acme", "web", f"region={i % 50}", 60_000, 60_000 * (i // 50), revision,
+                  100 + i, 1.5 * i, 0.0, 99.0, 1.5, 2.0, images[i % len(images)][1],
+                  images[i % len(images)][2], images[i % len(images)][0])
         for i in range(ROWS)
     ]  # fmt: skip
 
 
-@pytest.mark.benchmark(group="postgres rollup upsert (rows)")
-def test_copy_upsert_ours(benchmark: Any, pg: tuple[psycopg.Connection[Any], str]) -> None:
+def write_split(conns: list[psycopg.Connection[Any]], schema: str, rows: list[RollupRow]) -> int:
+    """What the sink does on ``len(conns)`` workers: each worker writes its own series on
+    its own connection, at the same time."""
+    shares = [[r for r in rows if int(r.series.split("=")[1]) % len(conns) == k]
+              for k in range(len(conns))]  # fmt: skip
+    with ThreadPoolExecutor(len(conns)) as pool:
+        return sum(
+            pool.map(lambda k: write_rollups(conns[k], schema, shares[k]), range(len(conns)))
+        )
+
+
+def _rate(benchmark: Any) -> str:
+    return f"{ROWS / benchmark.stats.stats.median:,.0f} rows/s"
+
+
+@pytest.mark.parametrize("kind", ["web-like", "dense"])
+@pytest.mark.parametrize("writers", [1, 2])
+@pytest.mark.benchmark(group="postgres rollup write (rows)")
+def test_copy_write_ours(
+    benchmark: Any, pg: tuple[psycopg.Connection[Any], str], kind: str, writers: int
+) -> None:
     conn, schema = pg
-    rows = rollup_rows()
+    rows = rollup_rows(kind)
+    benchmark.group = f"postgres rollup write, {kind} (rows)"
+    conns = [psycopg.connect(DATABASE_URL, autocommit=True) for _ in range(writers)]
 
     def empty() -> None:
         conn.execute(f'TRUNCATE "{schema}".rollups')
 
     benchmark.extra_info.update(items=ROWS, role="ours")
+    try:
+        written = benchmark.pedantic(
+            lambda: write_split(conns, schema, rows), setup=empty, rounds=3, iterations=1
+        )
+    finally:
+        for c in conns:
+            c.close()
+    assert written == ROWS
+    assert conn.execute(f'SELECT count(*) FROM "{schema}".rollups').fetchone() == (ROWS,)
+    benchmark.extra_info["report"] = [
+        f"rollup write, {kind} rows, {writers} writer(s): {_rate(benchmark)} (STORE-3: >= 100 k)"
+    ]
+
+
+@pytest.mark.benchmark(group="postgres rollup amend (rows)")
+def test_copy_amend_ours(benchmark: Any, pg: tuple[psycopg.Connection[Any], str]) -> None:
+    """Late amendments: every row exists at revision 0 and is rewritten at revision 1, so
+    every row takes the staging upsert."""
+    conn, schema = pg
+    first, amended = rollup_rows("web-like"), rollup_rows("web-like", revision=1)
+
+    def stored() -> None:
+        conn.execute(f'TRUNCATE "{schema}".rollups')
+        write_rollups(conn, schema, first)
+
+    benchmark.extra_info.update(items=ROWS, role="ours")
     written = benchmark.pedantic(
-        lambda: write_rollups(conn, schema, rows), setup=empty, rounds=3, iterations=1
+        lambda: write_rollups(conn, schema, amended), setup=stored, rounds=3, iterations=1
     )
     assert written == ROWS
+    benchmark.extra_info["report"] = [f"rollup amend, web-like rows: {_rate(benchmark)}"]
 
 
-@pytest.mark.benchmark(group="postgres rollup upsert (rows)")
-def test_copy_upsert_executemany(benchmark: Any, pg: tuple[psycopg.Connection[Any], str]) -> None:
+_EXECUTEMANY = (
+    'INSERT INTO "{schema}".rollups AS r (tenant_id, pipeline, series, granularity_ms,'
+    " window_start, revision, count, sum, min, max, mean, m2, digest, hll, metric)"
+    " VALUES (%s, %s, %s, %s, timestamptz 'epoch' + %s * interval '1 millisecond',"
+    " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (tenant_id, pipeline, granularity_ms, series, metric, window_start)"
+    " DO UPDATE"
+    " SET revision = excluded.revision, count = excluded.count, sum = excluded.sum,"
+    " min = excluded.min, max = excluded.max, mean = excluded.mean, m2 = excluded.m2,"
+    " digest = excluded.digest, hll = excluded.hll WHERE excluded.revision > r.revision"
+)
+
+
+@pytest.mark.parametrize("kind", ["web-like", "dense", "amend"])
+@pytest.mark.benchmark(group="postgres rollup write (rows)")
+def test_copy_write_executemany(
+    benchmark: Any, pg: tuple[psycopg.Connection[Any], str], kind: str
+) -> None:
+    """psycopg's ``executemany`` of the same upsert on one connection (pipelined)."""
     conn, schema = pg
-    rows = [(*r[:4], r.window_start_ms, *r[5:]) for r in rollup_rows()]
-    sql = (
-        f'INSERT INTO "{schema}".rollups AS r (tenant_id, pipeline, series, granularity_ms,'
-        " window_start, revision, count, sum, min, max, mean, m2, digest, hll, metric)"
-        " VALUES (%s, %s, %s, %s, timestamptz 'epoch' + %s * interval '1 millisecond',"
-        " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (tenant_id, pipeline, granularity_ms, series, metric, window_start)"
-        " DO UPDATE"
-        " SET revision = excluded.revision, count = excluded.count, sum = excluded.sum,"
-        " min = excluded.min, max = excluded.max, mean = excluded.mean, m2 = excluded.m2,"
-        " digest = excluded.digest, hll = excluded.hll WHERE excluded.revision > r.revision"
+    source = rollup_rows("web-like" if kind == "amend" else kind, revision=int(kind == "amend"))
+    rows = [(*r[:4], r.window_start_ms, *r[5:]) for r in source]
+    benchmark.group = (
+        "postgres rollup amend (rows)"
+        if kind == "amend"
+        else f"postgres rollup write, {kind} (rows)"
     )
+    first = rollup_rows("web-like") if kind == "amend" else []
 
-    def empty() -> None:
+    def setup() -> None:
         conn.execute(f'TRUNCATE "{schema}".rollups')
+        if first:
+            write_rollups(conn, schema, first)
 
     def run() -> None:
         with conn.transaction(), conn.cursor() as cur:
-            cur.executemany(sql, rows)
+            cur.executemany(_EXECUTEMANY.format(schema=schema), rows)
 
     benchmark.extra_info.update(items=ROWS, role="anchor", label="executemany")
-    benchmark.pedantic(run, setup=empty, rounds=3, iterations=1)
-    assert conn.execute(f'SELECT count(*) FROM "{schema}".rollups').fetchone() == (ROWS,)
+    benchmark.pedantic(run, setup=setup, rounds=2, iterations=1)
+    assert conn.execute(
+        f'SELECT count(*) FROM "{schema}".rollups WHERE revision = %s', (int(kind == "amend"),)
+    ).fetchone() == (ROWS,)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-__all__ = ["copy_into_staging"]
+__all__ = ["copy_into_staging", "prefer_lz4"]
 
 # Sketch images (a dense HLL is 2 KB) push rows past the TOAST threshold, so every row is
 # compressed, in staging and in the target; lz4 does that several times faster than the
@@ -25,6 +25,12 @@ _PREFER_LZ4 = sql.SQL(
 )
 
 
+def prefer_lz4(cur: psycopg.Cursor[Any]) -> None:
+    """For the rest of the caller's transaction, TOAST-compress with lz4 when the server
+    has it (a no-op otherwise)."""
+    cur.execute(_PREFER_LZ4)
+
+
 def copy_into_staging(
     cur: psycopg.Cursor[Any],
     table: str,
@@ -34,7 +40,7 @@ def copy_into_staging(
     """Create temp table ``table`` (``columns`` = (name, SQL type)) if this session has
     none, then binary-COPY ``rows`` into it. Must run inside the caller's transaction;
     for the rest of it, values are TOAST-compressed with lz4 when the server has it."""
-    cur.execute(_PREFER_LZ4)
+    prefer_lz4(cur)
     cur.execute(
         sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
             sql.Identifier(table),

@@ -3,11 +3,13 @@ progress in the same transaction."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from datanexus.errors import InvalidArgument
 from datanexus.store.dead_letters import DeadLetter, write_dead_letters
@@ -83,6 +85,58 @@ def test_a_failed_write_leaves_neither_rows_nor_progress(
     assert read_progress(pg, schema, "f") == {}
     # The connection and its staging table are usable again at once.
     assert write_rollups(pg, schema, [row(start=0)], Progress("f", "p0", MINUTE)) == 1
+
+
+def test_window_starts_survive_the_first_emission_copy_exactly(
+    pg: psycopg.Connection[Any], schema: str
+) -> None:
+    """First emissions are COPYed with window_start as microseconds since 2000-01-01."""
+    starts = [-1, 0, 946_684_799_999, 946_684_800_000, 946_684_800_001, 4_102_444_800_007]
+    assert write_rollups(pg, schema, [row(start=s) for s in starts]) == len(starts)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert sorted(k[1] for k in stored(pg, schema)) == [
+        epoch + timedelta(milliseconds=s) for s in starts
+    ]
+
+
+_KEYS = st.tuples(st.sampled_from(["eu", "us"]), st.integers(0, 5))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stored_first=st.dictionaries(_KEYS, st.integers(0, 3), max_size=8),
+    batch=st.lists(st.tuples(_KEYS, st.integers(0, 3), st.integers(0, 99)), max_size=12),
+)
+def test_any_batch_is_highest_revision_wins_whatever_path_it_takes(
+    pg: psycopg.Connection[Any],
+    schema: str,
+    stored_first: dict[tuple[str, int], int],
+    batch: list[tuple[tuple[str, int], int, int]],
+) -> None:
+    """New first emissions go by direct COPY, a batch meeting a stored key falls back to
+    the staging upsert, amendments always take it: the outcome is the plain model's."""
+    pg.execute(f'TRUNCATE "{schema}".rollups')
+    write_rollups(
+        pg, schema, [row(s, m * MINUTE, rev, 1000) for (s, m), rev in stored_first.items()]
+    )
+    model = {key: (rev, 1000) for key, rev in stored_first.items()}
+    best: dict[tuple[str, int], tuple[int, int]] = {}
+    for key, rev, count in batch:  # within a batch: the highest revision, first of equals
+        if key not in best or rev > best[key][0]:
+            best[key] = (rev, count)
+    expected_written = 0
+    for key, (rev, count) in best.items():
+        if key not in model or rev > model[key][0]:
+            model[key] = (rev, count)
+            expected_written += 1
+    written = write_rollups(pg, schema, [row(s, m * MINUTE, rev, c) for (s, m), rev, c in batch])
+    assert written == expected_written
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert {k: v[:2] for k, v in stored(pg, schema).items()} == {
+        (s, epoch + timedelta(minutes=m)): v for (s, m), v in model.items()
+    }
 
 
 def test_raw_events_ignore_duplicates_and_count_only_new_rows(
