@@ -18,6 +18,10 @@ mod window_router;
 
 use pyo3::prelude::*;
 
+// Rust allocations of the extension only (Python objects keep CPython's allocator).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hll::PyHyperLogLog>()?;

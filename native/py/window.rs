@@ -219,13 +219,21 @@ impl PyWindowEngine {
     pub(super) fn results<'py>(
         &self,
         py: Python<'py>,
-        out: &Output,
+        out: &mut Output,
     ) -> PyResult<Bound<'py, PyList>> {
-        let results = out
-            .results
-            .iter()
-            .map(|e| PyWindowResult::from_emission(&self.names, e))
-            .collect::<Vec<_>>();
+        let results = std::mem::take(&mut out.results)
+            .into_iter()
+            .map(|e| {
+                let r = Bound::new(py, PyWindowResult::from_emission(&self.names, e))?;
+                // A result holds only strings and a tuple of scalars, so it can never be
+                // part of a reference cycle: untracked, it costs the garbage collector
+                // nothing (a sink holding a million results made full collections take
+                // a fifth of the run).
+                // SAFETY: `r` is a live, fully initialised object we own a reference to.
+                unsafe { pyo3::ffi::PyObject_GC_UnTrack(r.as_ptr().cast()) };
+                Ok(r)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, results)
     }
 }
@@ -312,7 +320,7 @@ impl PyWindowEngine {
         let read = self.reader.read_batch(events)?;
         let batch = &read.batch;
         let inner = &mut self.inner;
-        let out = without_gil(py, || {
+        let mut out = without_gil(py, || {
             let mut out = Output::default();
             inner.process(partition.as_ref(), batch, None, None, now, &mut out)?;
             Ok(out)
@@ -328,7 +336,7 @@ impl PyWindowEngine {
         PyTuple::new(
             py,
             [
-                self.results(py, &out)?.into_any(),
+                self.results(py, &mut out)?.into_any(),
                 late.into_any(),
                 errors.into_any(),
             ],
@@ -349,7 +357,7 @@ impl PyWindowEngine {
         let (docs, data) = json_docs(docs)?;
         let slices = doc_bytes(&data)?;
         let (inner, json) = (&mut self.inner, &self.json);
-        let (out, kept, errors) = without_gil(py, || {
+        let (mut out, kept, errors) = without_gil(py, || {
             let (batch, kept, errors) = json.read_batch(slices.iter().copied());
             let mut out = Output::default();
             inner.process(partition.as_ref(), &batch, None, None, now, &mut out)?;
@@ -368,7 +376,7 @@ impl PyWindowEngine {
         PyTuple::new(
             py,
             [
-                self.results(py, &out)?.into_any(),
+                self.results(py, &mut out)?.into_any(),
                 late.into_any(),
                 errors.into_any(),
             ],
@@ -402,13 +410,13 @@ impl PyWindowEngine {
     fn tick<'py>(&mut self, py: Python<'py>, now: i64) -> PyResult<Bound<'py, PyList>> {
         let mut out = Output::default();
         self.inner.tick(now, &mut out).map_err(|e| to_py(py, e))?;
-        self.results(py, &out)
+        self.results(py, &mut out)
     }
 
     fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut out = Output::default();
         self.inner.flush(&mut out);
-        self.results(py, &out)
+        self.results(py, &mut out)
     }
 
     fn expect_partitions(&mut self, py: Python<'_>, partitions: &Bound<'_, PyAny>) -> PyResult<()> {

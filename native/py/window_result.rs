@@ -97,15 +97,15 @@ pub struct PyWindowResult {
 }
 
 impl PyWindowResult {
-    pub fn from_emission(names: &Names, e: &Emission) -> Self {
+    pub fn from_emission(names: &Names, e: Emission) -> Self {
         Self {
-            key: Key::Encoded(e.key.clone(), PyOnceLock::new()),
+            key: Key::Encoded(e.key, PyOnceLock::new()),
             names: names.clone(),
             start_ms: e.start,
             end_ms: e.end,
-            values: e.values.clone().into_boxed_slice(),
+            values: e.values.into_boxed_slice(),
             revision: e.revision,
-            previous: e.previous.clone().map(Vec::into_boxed_slice),
+            previous: e.previous.map(Vec::into_boxed_slice),
             retracted: e.retracted,
         }
     }

@@ -229,7 +229,7 @@ pub(super) fn process_routed<'py>(
 ) -> PyResult<Bound<'py, PyTuple>> {
     let part = batch.get();
     let inner = &mut engine.inner;
-    let out = without_gil(py, || {
+    let mut out = without_gil(py, || {
         let mut out = Output::default();
         inner.process_routed(&part.routed, now, &mut out)?;
         Ok(out)
@@ -242,7 +242,10 @@ pub(super) fn process_routed<'py>(
             .map(|&i| events.get_item(i))
             .collect::<PyResult<Vec<_>>>()?,
     )?;
-    PyTuple::new(py, [engine.results(py, &out)?.into_any(), late.into_any()])
+    PyTuple::new(
+        py,
+        [engine.results(py, &mut out)?.into_any(), late.into_any()],
+    )
 }
 
 /// `WindowEngine.process_routed_marks`: `(results, late indices, marks)`.
@@ -254,7 +257,7 @@ pub(super) fn process_routed_marks<'py>(
 ) -> PyResult<Bound<'py, PyTuple>> {
     let part = batch.get();
     let inner = &mut engine.inner;
-    let out = without_gil(py, || {
+    let mut out = without_gil(py, || {
         let mut out = Output::default();
         inner.process_routed(&part.routed, now, &mut out)?;
         Ok(out)
@@ -262,7 +265,7 @@ pub(super) fn process_routed_marks<'py>(
     PyTuple::new(
         py,
         [
-            engine.results(py, &out)?.into_any(),
+            engine.results(py, &mut out)?.into_any(),
             PyList::new(py, &out.late)?.into_any(),
             PyList::new(py, &out.marks)?.into_any(),
         ],
