@@ -153,7 +153,9 @@ class RedisMembership:
         try:
             return script(keys=keys, args=args)
         except (redis.ConnectionError, redis.TimeoutError) as error:
-            raise ServiceUnavailable(f"group {self.prefix!r}: Redis unreachable: {error}") from error
+            raise ServiceUnavailable(
+                f"group {self.prefix!r}: Redis unreachable: {error}"
+            ) from error
 
     def _check(self, member: str) -> str:
         if not member or " " in member:

@@ -58,7 +58,9 @@ def test_stream19_non_string_names_are_invalid_type() -> None:
     consumers=st.lists(names, unique=True, max_size=12),
     data=st.data(),
 )
-def test_stream19_assignment_laws(parts: list[str], consumers: list[str], data: st.DataObject) -> None:
+def test_stream19_assignment_laws(
+    parts: list[str], consumers: list[str], data: st.DataObject
+) -> None:
     got = assign(parts, consumers)
     if not consumers:
         assert got == {}
@@ -129,7 +131,8 @@ def test_stream19_join_revokes_everything_before_anyone_receives() -> None:
 
     # b joins: a still holds generation-1 claims, so b receives nothing yet.
     assert b.join("c2") is False
-    assert b.is_rebalancing and b.partitions_of("c2") == []
+    assert b.is_rebalancing
+    assert b.partitions_of("c2") == []
     _no_double_owner(a, b)
     assert log.events == []
 
@@ -139,7 +142,8 @@ def test_stream19_join_revokes_everything_before_anyone_receives() -> None:
     assert [e[0] for e in log.events[1:]] == ["assign", "assign"]
     assert a.partitions_of("c1") == ["p0", "p1", "p2", "p3"]
     assert b.partitions_of("c2") == ["p4", "p5", "p6"]
-    assert not a.is_rebalancing and not b.is_rebalancing
+    assert not a.is_rebalancing
+    assert not b.is_rebalancing
     # Flush and commit before handoff: the new owner starts where the old one stopped.
     assert all(log.started_from[("c2", p)] == 5 for p in b.partitions_of("c2"))
     _no_double_owner(a, b)
@@ -172,11 +176,14 @@ def test_stream19_failing_revoke_keeps_the_partitions_until_it_succeeds() -> Non
     assert a.sync() is False
     assert isinstance(a.last_error, RuntimeError)
     # Nothing lost, nothing handed over: c1 still owns all, its claims stay, c2 waits.
-    assert a.partitions_of("c1") == PARTS and a.is_rebalancing
+    assert a.partitions_of("c1") == PARTS
+    assert a.is_rebalancing
     assert set(membership.claims()) == set(PARTS)
-    assert b.sync() is False and b.partitions_of("c2") == []
+    assert b.sync() is False
+    assert b.partitions_of("c2") == []
     # The next sync retries the revoke; then the handover completes with the commit.
-    assert a.sync() is True and b.sync() is True
+    assert a.sync() is True
+    assert b.sync() is True
     assert sorted(a.partitions_of("c1") + b.partitions_of("c2")) == PARTS
     assert all(log.started_from[("c2", p)] == 3 for p in b.partitions_of("c2"))
 
@@ -213,7 +220,9 @@ def test_stream19_an_expired_member_drops_out_and_its_partitions_move() -> None:
     for _ in range(3):
         now[0] += timedelta(seconds=4)
         a.sync()
-    assert a.generation is not None and generation is not None and a.generation > generation
+    assert a.generation is not None
+    assert generation is not None
+    assert a.generation > generation
     assert a.partitions_of("c1") == PARTS
     assert membership.view().members == ("c1",)
 
@@ -225,5 +234,6 @@ def test_stream19_no_consumers_nothing_owned() -> None:
     a.join("c1")
     a.leave("c1")
     assert a.sync() is True
-    assert a.owned() == {} and membership.claims() == {}
+    assert a.owned() == {}
+    assert membership.claims() == {}
     assert membership.view().members == ()
