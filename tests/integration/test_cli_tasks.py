@@ -41,8 +41,10 @@ def test_conn8_status_lists_tasks_with_state_and_health(
     lines = {line.split("│")[2].strip(): line for line in result.output.splitlines()
              if line.count("│") > 6 and FLOW in line}  # fmt: skip
     assert set(lines) == {"p0", "p1"}
-    assert "RUNNING" in lines["p0"] and " healthy" in lines["p0"]
-    assert "PAUSED" in lines["p1"] and "unhealthy" in lines["p1"]
+    assert "RUNNING" in lines["p0"]
+    assert " healthy" in lines["p0"]
+    assert "PAUSED" in lines["p1"]
+    assert "unhealthy" in lines["p1"]
 
 
 def test_conn8_task_commands(pg: Any, schema: str, database_url: str, redis_url: str) -> None:
@@ -62,7 +64,8 @@ def test_conn8_task_commands(pg: Any, schema: str, database_url: str, redis_url:
     assert runner.invoke(app, ["task", "pause", FLOW, "p0"], env=env).exit_code == 0
     assert store.get(FLOW, "p0").state is TaskState.PAUSED
     stopped = runner.invoke(app, ["task", "stop", FLOW, "p0"], env=env)
-    assert stopped.exit_code == 0 and "STOPPED" in stopped.output
+    assert stopped.exit_code == 0
+    assert "STOPPED" in stopped.output
     altered = runner.invoke(app, ["task", "reset-offsets", FLOW, "p0", "--to", "42"], env=env)
     assert altered.exit_code == 0, altered.output
     assert read_progress(pg, schema, FLOW) == {"p0": 42}
@@ -70,7 +73,9 @@ def test_conn8_task_commands(pg: Any, schema: str, database_url: str, redis_url:
     assert reset.exit_code == 0, reset.output
     assert read_progress(pg, schema, FLOW) == {}
     resumed = runner.invoke(app, ["task", "resume", FLOW, "p0"], env=env)
-    assert resumed.exit_code == 0 and "RUNNING" in resumed.output
+    assert resumed.exit_code == 0
+    assert "RUNNING" in resumed.output
 
     missing = runner.invoke(app, ["task", "stop", FLOW, "nope"], env=env)
-    assert missing.exit_code == 2 and "no task 'nope'" in missing.output
+    assert missing.exit_code == 2
+    assert "no task 'nope'" in missing.output
