@@ -29,6 +29,13 @@ member can receive data it has not committed), the coordinator stays rebalancing
 the next :meth:`~Coordinator.sync` runs the revoke again. If the process dies instead,
 its member entry and claims lapse after the membership's TTL and the new owners resume
 from the last committed progress; nothing committed is lost, nothing is owned twice.
+
+An exception from ``on_assign`` propagates out of :meth:`~Coordinator.sync` after the
+assignment is recorded (the claims are held, so the next change revokes them as usual).
+A process paused for longer than the TTL is a zombie until its next ``sync``: its
+claims may have moved, and that ``sync`` rejoins and revokes (flushes) once more. The
+store's sinks are idempotent and progress rows only move forward, so such a late flush
+cannot undo the new owner's commits.
 """
 
 from __future__ import annotations

@@ -237,3 +237,19 @@ def test_stream19_no_consumers_nothing_owned() -> None:
     assert a.owned() == {}
     assert membership.claims() == {}
     assert membership.view().members == ()
+
+
+def test_stream19_leave_with_a_failing_revoke_raises_and_keeps_the_member() -> None:
+    membership = MemoryMembership()
+    log = Log()
+    a = _coordinator(membership, log)
+    a.join("c1")
+    log.fail_revokes = 1
+    with pytest.raises(RuntimeError, match="sink down"):
+        a.leave("c1")
+    assert a.partitions_of("c1") == PARTS
+    assert membership.view().members == ("c1",)
+    assert set(membership.claims()) == set(PARTS)
+    a.leave("c1")  # the retry succeeds: revoked, released, gone
+    assert membership.view().members == ()
+    assert membership.claims() == {}
