@@ -38,6 +38,8 @@ pipeline_app = typer.Typer(help="Check and preview pipeline specs.", no_args_is_
 app.add_typer(pipeline_app, name="pipeline")
 tenant_app = typer.Typer(help="Tenants and their first API key.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
+task_app = typer.Typer(help="Connector tasks: pause, resume, stop, offsets.", no_args_is_help=True)
+app.add_typer(task_app, name="task")
 
 console = Console()
 err = Console(stderr=True)
@@ -278,6 +280,65 @@ def tenant_create(
         )
     err.print(f"tenant {tenant!r} created; its admin key (shown once):")
     sys.stdout.write(key + "\n")
+
+
+@contextmanager
+def _task_store() -> Iterator[Any]:
+    import psycopg
+
+    from datanexus.connectors.tasks import TaskStore
+    from datanexus.store.migrations import migrate as apply
+
+    settings = _settings()
+    with _services(settings) as services, psycopg.connect(services.database_url) as conn:
+        conn.autocommit = True
+        _guard(lambda: apply(conn, settings.schema))
+        yield _guard(lambda: TaskStore(conn, settings.schema, settings.tenant))
+
+
+_FLOW = Annotated[str, typer.Argument(help="The flow (e.g. pipeline_<name>).")]
+_TASK = Annotated[str, typer.Argument(help="The task (its source partition).")]
+
+
+@task_app.command("pause")
+def task_pause(flow: _FLOW, task: _TASK) -> None:
+    """Pause a task (it keeps its worker and offsets)."""
+    with _task_store() as store:
+        done = _guard(lambda: store.pause(flow, task))
+    console.print(f"{flow} {task}: {done.state.value}")
+
+
+@task_app.command("resume")
+def task_resume(flow: _FLOW, task: _TASK) -> None:
+    """Resume a paused or stopped task (RUNNING, or UNASSIGNED until it has a worker)."""
+    with _task_store() as store:
+        done = _guard(lambda: store.resume(flow, task))
+    console.print(f"{flow} {task}: {done.state.value}")
+
+
+@task_app.command("stop")
+def task_stop(flow: _FLOW, task: _TASK) -> None:
+    """Stop a task; only a stopped task's offsets may be changed."""
+    with _task_store() as store:
+        done = _guard(lambda: store.stop(flow, task))
+    console.print(f"{flow} {task}: {done.state.value}")
+
+
+@task_app.command("reset-offsets")
+def task_reset_offsets(
+    flow: _FLOW,
+    task: _TASK,
+    to: Annotated[
+        int | None, typer.Option(help="Set this position instead of starting over.")
+    ] = None,
+) -> None:
+    """Reset (or with --to, alter) a STOPPED task's progress position."""
+    with _task_store() as store:
+        if to is None:
+            _guard(lambda: store.reset_offset(flow, task))
+        else:
+            _guard(lambda: store.alter_offset(flow, task, to))
+    console.print(f"{flow} {task}: offset {'reset' if to is None else f'set to {to}'}")
 
 
 @app.command()

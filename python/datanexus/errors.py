@@ -37,6 +37,7 @@ __all__ = [
     "ServiceUnavailable",
     "StorageError",
     "StreamNotFound",
+    "TaskStateError",
     "TenantSuspended",
     "TransformError",
 ]
@@ -246,3 +247,9 @@ class EventMigrationError(InvalidArgument):
     """An event that a schema migration cannot carry to the requested version: a path the
     operation needs is missing, a cast fails, no chain of migrations leads there, or a
     step back is not reversible."""
+
+
+class TaskStateError(InvalidArgument):
+    """A connector task operation its state does not allow: an illegal transition
+    (naming from, to and the allowed targets), or an offset change of a task that is
+    not STOPPED (CONN-8)."""

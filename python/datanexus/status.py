@@ -3,27 +3,37 @@
 Per pipeline of the tenant: its catalog version, the newest minute rollup (the event-time
 progress the store has seen), the input lag (entries of its Redis stream after the
 position the flow durably wrote; capped at :data:`LAG_CAP` so status stays cheap), and the
-dead letters by reason. Nothing is written.
+dead letters by reason; then the tenant's connector tasks (CONN-8) with their state,
+worker and health, when it has any. Nothing is written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import redis
 from psycopg import sql
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from datanexus.config import Settings
+from datanexus.connectors.tasks import Task, TaskStore
 from datanexus.store.catalog import list_pipelines
 from datanexus.store.embedded import Services
 from datanexus.store.migrations import check_schema_name
 from datanexus.store.progress import redis_entry_id
 
-__all__ = ["LAG_CAP", "PipelineStatus", "collect_status", "status_rows"]
+__all__ = [
+    "LAG_CAP",
+    "PipelineStatus",
+    "collect_status",
+    "status_rows",
+    "task_rows",
+    "task_table",
+]
 
 LAG_CAP = 100_000
 
@@ -86,8 +96,30 @@ def status_rows(
     return out
 
 
-def collect_status(settings: Settings, services: Services) -> Table:
-    """A table of :func:`status_rows` for the settings' tenant."""
+def task_rows(conn: psycopg.Connection[Any], schema: str, tenant: str) -> list[Task]:
+    """The connector tasks of ``tenant``; none when the schema predates them (0008)."""
+    s = check_schema_name(schema)
+    found = conn.execute("SELECT to_regclass(%s)", (f'"{s}".connector_tasks',)).fetchone()
+    if found is None or found[0] is None:
+        return []
+    return TaskStore(conn, s, tenant).list_tasks()
+
+
+def task_table(tasks: list[Task], now: datetime) -> Table:
+    """One row per task: state, worker, health at ``now``, last poll and error."""
+    table = Table(title="connector tasks")
+    for column in ("flow", "task", "state", "worker", "health", "last poll", "error"):
+        table.add_column(column)
+    for t in tasks:
+        health = "[green]healthy[/]" if t.healthy(now) else "[red]unhealthy[/]"
+        poll = t.last_poll.isoformat() if t.last_poll else "—"
+        table.add_row(t.flow, t.task, t.state.value, t.worker or "—", health, poll, t.error or "")
+    return table
+
+
+def collect_status(settings: Settings, services: Services) -> RenderableType:
+    """A table of :func:`status_rows` for the settings' tenant, followed by the
+    :func:`task_table` when the tenant has connector tasks."""
     table = Table(title=f"pipelines of tenant {settings.tenant!r}")
     for column in ("pipeline", "version", "stream", "newest minute", "rows", "lag", "dead"):
         table.add_column(column)
@@ -95,6 +127,8 @@ def collect_status(settings: Settings, services: Services) -> Table:
     try:
         with psycopg.connect(services.database_url) as conn:
             rows = status_rows(conn, client, settings.schema, settings.tenant)
+            # Last: the task store scopes its transaction to the tenant.
+            tasks = task_rows(conn, settings.schema, settings.tenant)
     finally:
         client.close()
     for st in rows:
@@ -102,4 +136,6 @@ def collect_status(settings: Settings, services: Services) -> Table:
         lag = "?" if st.lag is None else (f"≥{LAG_CAP}" if st.lag >= LAG_CAP else str(st.lag))
         newest = st.newest_window.isoformat() if st.newest_window else "—"
         table.add_row(st.name, str(st.version), st.stream, newest, str(st.rollup_rows), lag, dead)
+    if tasks:
+        return Group(table, task_table(tasks, datetime.now(UTC)))
     return table

@@ -15,7 +15,14 @@ from psycopg import sql
 
 from datanexus.errors import InvalidArgument, InvalidType
 
-__all__ = ["Progress", "read_progress", "record_progress", "redis_id_position"]
+__all__ = [
+    "Progress",
+    "delete_progress",
+    "read_progress",
+    "record_progress",
+    "redis_id_position",
+    "set_progress",
+]
 
 _REDIS_SEQ_BITS = 64
 
@@ -73,3 +80,29 @@ def read_progress(conn: psycopg.Connection[Any], schema: str, flow: str) -> dict
         (flow,),
     ).fetchall()
     return {str(partition): int(position) for partition, position in rows}
+
+
+def set_progress(cur: psycopg.Cursor[Any], schema: str, progress: Progress) -> None:
+    """Set ``progress`` inside the caller's transaction even when it moves backwards: an
+    operator's offset change (CONN-8), never a writer's (writers use
+    :func:`record_progress`)."""
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {t} (flow, partition, position) VALUES (%s, %s, %s::numeric)"
+            " ON CONFLICT (flow, partition) DO UPDATE"
+            " SET position = excluded.position, updated_at = now()"
+        ).format(t=sql.Identifier(schema, "progress")),
+        (progress.flow, progress.partition, str(progress.position)),
+    )
+
+
+def delete_progress(cur: psycopg.Cursor[Any], schema: str, flow: str, partition: str) -> bool:
+    """Forget the position of (``flow``, ``partition``): the partition starts over from
+    its beginning. True if there was one."""
+    cur.execute(
+        sql.SQL("DELETE FROM {t} WHERE flow = %s AND partition = %s").format(
+            t=sql.Identifier(schema, "progress")
+        ),
+        (flow, partition),
+    )
+    return cur.rowcount > 0

@@ -1,0 +1,321 @@
+"""Connector tasks (CONN-8): the unit of work of a flow's source, with a lifecycle, a
+worker, health and operator-controlled offsets, stored in PostgreSQL.
+
+A task is named by (flow, task) within a tenant; its ``task`` id is the source
+partition whose progress row (:mod:`datanexus.store.progress`, ``(flow, partition)``) it
+owns. States and the transitions between them (:data:`ALLOWED`; staying in the same
+state is an idempotent no-op, anything else raises :class:`TaskStateError`, an
+:class:`InvalidArgument` naming from, to and what is allowed)::
+
+    UNASSIGNED → RUNNING, PAUSED, STOPPED
+    RUNNING    → PAUSED, STOPPED, FAILED, RESTARTING, UNASSIGNED
+    PAUSED     → RUNNING, STOPPED, UNASSIGNED
+    STOPPED    → RUNNING, RESTARTING, UNASSIGNED
+    FAILED     → RESTARTING, STOPPED
+    RESTARTING → RUNNING, FAILED, STOPPED, UNASSIGNED
+
+:meth:`TaskStore.assign` spreads a tenant's tasks over workers with the partition
+assignment of :func:`datanexus.connectors.ownership.assign` (balanced, deterministic). A
+task that gets a worker while UNASSIGNED becomes RUNNING; a RUNNING or RESTARTING task
+left without one becomes UNASSIGNED; PAUSED, STOPPED and FAILED keep the operator's
+decision. A task whose worker changes forgets its last poll.
+
+Health (:func:`is_healthy`): RUNNING and polled at most :data:`HEALTHY_WITHIN` (30 s)
+ago by the clock the store was given (a poll "in the future", from clock skew, counts
+as recent). Offsets (:meth:`TaskStore.alter_offset`, :meth:`TaskStore.reset_offset`)
+change only while the task is STOPPED, so no running reader races the change; the task
+row is locked for the change. A reset deletes the progress row (the partition starts
+over); an alter sets it, backwards too.
+
+Every operation runs in one transaction scoped to the tenant
+(:func:`datanexus.store.tenancy.tenant_scope`), so row-level security applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from datanexus.connectors.ownership import assign, owner_of
+from datanexus.errors import InvalidArgument, NotFound, TaskStateError
+from datanexus.store.migrations import check_schema_name
+from datanexus.store.progress import Progress, delete_progress, set_progress
+from datanexus.store.tenancy import tenant_scope
+
+__all__ = [
+    "ALLOWED",
+    "HEALTHY_WITHIN",
+    "Task",
+    "TaskState",
+    "TaskStore",
+    "check_transition",
+    "is_healthy",
+]
+
+HEALTHY_WITHIN = timedelta(seconds=30)
+
+
+class TaskState(StrEnum):
+    UNASSIGNED = "UNASSIGNED"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    STOPPED = "STOPPED"
+    FAILED = "FAILED"
+    RESTARTING = "RESTARTING"
+
+
+_S = TaskState
+ALLOWED: dict[TaskState, frozenset[TaskState]] = {
+    _S.UNASSIGNED: frozenset({_S.RUNNING, _S.PAUSED, _S.STOPPED}),
+    _S.RUNNING: frozenset({_S.PAUSED, _S.STOPPED, _S.FAILED, _S.RESTARTING, _S.UNASSIGNED}),
+    _S.PAUSED: frozenset({_S.RUNNING, _S.STOPPED, _S.UNASSIGNED}),
+    _S.STOPPED: frozenset({_S.RUNNING, _S.RESTARTING, _S.UNASSIGNED}),
+    _S.FAILED: frozenset({_S.RESTARTING, _S.STOPPED}),
+    _S.RESTARTING: frozenset({_S.RUNNING, _S.FAILED, _S.STOPPED, _S.UNASSIGNED}),
+}
+
+
+def _state(value: TaskState | str) -> TaskState:
+    try:
+        return TaskState(value)
+    except ValueError:
+        known = ", ".join(s.value for s in TaskState)
+        raise InvalidArgument(f"unknown task state {value!r}; states are {known}") from None
+
+
+def check_transition(current: TaskState | str, target: TaskState | str) -> None:
+    """Raise :class:`TaskStateError` unless ``current`` → ``target`` is allowed."""
+    src, dst = _state(current), _state(target)
+    if src is dst or dst in ALLOWED[src]:
+        return
+    allowed = ", ".join(sorted(s.value for s in ALLOWED[src]))
+    raise TaskStateError(
+        f"task state {src.value} cannot become {dst.value}; from {src.value}: {allowed}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    flow: str
+    task: str
+    state: TaskState
+    worker: str | None
+    last_poll: datetime | None
+    error: str | None
+    updated_at: datetime
+
+    def healthy(self, now: datetime, within: timedelta = HEALTHY_WITHIN) -> bool:
+        return is_healthy(self, now, within)
+
+
+def is_healthy(task: Task, now: datetime, within: timedelta = HEALTHY_WITHIN) -> bool:
+    """RUNNING and last polled at most ``within`` before ``now`` (aware)."""
+    if now.tzinfo is None:
+        raise InvalidArgument(f"now must be an aware datetime, got naive {now.isoformat()}")
+    if task.state is not TaskState.RUNNING or task.last_poll is None:
+        return False
+    return now - task.last_poll <= within
+
+
+_COLUMNS = "flow, task, state, worker, last_poll, error, updated_at"
+
+
+def _task(row: Sequence[Any]) -> Task:
+    return Task(str(row[0]), str(row[1]), TaskState(row[2]), row[3], row[4], row[5], row[6])
+
+
+def _name(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise InvalidArgument(f"{what} must be a non-empty string without NUL, got {value!r}")
+    return value
+
+
+class TaskStore:
+    """The tasks of ``tenant`` in ``schema`` (migrated to 0008). ``clock`` stamps polls
+    and judges health (inject one in tests). Unknown tasks raise :class:`NotFound`."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        schema: str,
+        tenant: str,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._conn = conn
+        self._schema = check_schema_name(schema)
+        self._tenant = _name(tenant, "tenant")
+        self._clock = clock
+        self._table = sql.Identifier(self._schema, "connector_tasks")
+
+    def _q(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(t=self._table)
+
+    def create(self, flow: str, tasks: Sequence[str]) -> list[Task]:
+        """Register ``tasks`` of ``flow`` (UNASSIGNED); existing ones are left as they are."""
+        _name(flow, "flow")
+        with tenant_scope(self._conn, self._tenant) as conn, conn.cursor() as cur:
+            cur.executemany(
+                self._q(
+                    "INSERT INTO {t} (tenant_id, flow, task) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING"
+                ),
+                [(self._tenant, flow, _name(task, "task")) for task in tasks],
+            )
+        return [self.get(flow, task) for task in tasks]
+
+    def _locked(self, conn: psycopg.Connection[Any], flow: str, task: str) -> Task:
+        row = conn.execute(
+            self._q(
+                f"SELECT {_COLUMNS} FROM {{t}} WHERE tenant_id = %s AND flow = %s AND task = %s"
+                " FOR UPDATE"
+            ),
+            (self._tenant, flow, task),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no task {task!r} of flow {flow!r} for tenant {self._tenant!r}")
+        return _task(row)
+
+    def get(self, flow: str, task: str) -> Task:
+        with tenant_scope(self._conn, self._tenant) as conn:
+            return self._locked(conn, flow, task)
+
+    def list_tasks(self, flow: str | None = None) -> list[Task]:
+        """The tenant's tasks (of ``flow`` if given), by flow and task."""
+        with tenant_scope(self._conn, self._tenant) as conn:
+            rows = conn.execute(
+                self._q(
+                    f"SELECT {_COLUMNS} FROM {{t}} WHERE tenant_id = %s"
+                    " AND (%s::text IS NULL OR flow = %s) ORDER BY flow, task"
+                ),
+                (self._tenant, flow, flow),
+            ).fetchall()
+        return [_task(r) for r in rows]
+
+    def transition(
+        self, flow: str, task: str, target: TaskState | str, *, error: str | None = None
+    ) -> Task:
+        """Move the task to ``target`` (checked); ``error`` is kept with FAILED and
+        required for it, cleared by any other state."""
+        dst = _state(target)
+        if dst is TaskState.FAILED and not error:
+            raise InvalidArgument(f"task {task!r} of flow {flow!r}: FAILED needs an error")
+        with tenant_scope(self._conn, self._tenant) as conn:
+            current = self._locked(conn, flow, task)
+            check_transition(current.state, dst)
+            row = conn.execute(
+                self._q(
+                    "UPDATE {t} SET state = %s, error = %s, updated_at = now()"
+                    f" WHERE tenant_id = %s AND flow = %s AND task = %s RETURNING {_COLUMNS}"
+                ),
+                (dst.value, error if dst is TaskState.FAILED else None, self._tenant, flow, task),
+            ).fetchone()
+        assert row is not None  # locked above
+        return _task(row)
+
+    def pause(self, flow: str, task: str) -> Task:
+        return self.transition(flow, task, TaskState.PAUSED)
+
+    def stop(self, flow: str, task: str) -> Task:
+        return self.transition(flow, task, TaskState.STOPPED)
+
+    def resume(self, flow: str, task: str) -> Task:
+        """RUNNING if the task has a worker, else UNASSIGNED (it runs once assigned)."""
+        current = self.get(flow, task)
+        target = TaskState.RUNNING if current.worker else TaskState.UNASSIGNED
+        return self.transition(flow, task, target)
+
+    def poll(self, flow: str, task: str, worker: str) -> Task:
+        """Record that ``worker`` polled the task now (by the clock). Only its assigned
+        worker may: a stale one gets :class:`TaskStateError` (it no longer owns it)."""
+        now = self._clock()
+        with tenant_scope(self._conn, self._tenant) as conn:
+            current = self._locked(conn, flow, task)
+            if current.worker != worker:
+                raise TaskStateError(
+                    f"task {task!r} of flow {flow!r} is assigned to {current.worker!r},"
+                    f" not {worker!r}"
+                )
+            row = conn.execute(
+                self._q(
+                    "UPDATE {t} SET last_poll = %s WHERE tenant_id = %s AND flow = %s"
+                    f" AND task = %s RETURNING {_COLUMNS}"
+                ),
+                (now, self._tenant, flow, task),
+            ).fetchone()
+        assert row is not None
+        return _task(row)
+
+    def health(self, flow: str, task: str) -> bool:
+        return is_healthy(self.get(flow, task), self._clock())
+
+    def assign(self, workers: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """Spread all the tenant's tasks over ``workers`` (see the module docstring);
+        returns worker → its (flow, task) pairs."""
+        with tenant_scope(self._conn, self._tenant) as conn:
+            rows = conn.execute(
+                self._q(
+                    f"SELECT {_COLUMNS} FROM {{t}} WHERE tenant_id = %s"
+                    " ORDER BY flow, task FOR UPDATE"
+                ),
+                (self._tenant,),
+            ).fetchall()
+            tasks = {(t.flow, t.task): t for t in map(_task, rows)}
+            # A task key as one name for the partition assignment; NUL never occurs in
+            # flow or task names, so the key is unambiguous.
+            keys = {f"{flow}\x00{task}": (flow, task) for flow, task in tasks}
+            owners = owner_of(assign(keys, workers))
+            for key, (flow, task) in keys.items():
+                current = tasks[(flow, task)]
+                worker = owners.get(key)
+                state = current.state
+                if worker is not None and state is TaskState.UNASSIGNED:
+                    state = TaskState.RUNNING
+                elif worker is None and state in (TaskState.RUNNING, TaskState.RESTARTING):
+                    state = TaskState.UNASSIGNED
+                check_transition(current.state, state)
+                if worker == current.worker and state is current.state:
+                    continue
+                conn.execute(
+                    self._q(
+                        "UPDATE {t} SET worker = %s, state = %s, updated_at = now(),"
+                        " last_poll = CASE WHEN worker IS NOT DISTINCT FROM %s"
+                        " THEN last_poll END"
+                        " WHERE tenant_id = %s AND flow = %s AND task = %s"
+                    ),
+                    (worker, state.value, worker, self._tenant, flow, task),
+                )
+        out: dict[str, list[tuple[str, str]]] = {w: [] for w in workers}
+        for key, worker in owners.items():
+            out[worker].append(keys[key])
+        return out
+
+    def _offset(self, flow: str, task: str, change: Callable[[psycopg.Cursor[Any]], None]) -> None:
+        with tenant_scope(self._conn, self._tenant) as conn:
+            current = self._locked(conn, flow, task)
+            if current.state is not TaskState.STOPPED:
+                raise TaskStateError(
+                    f"task {task!r} of flow {flow!r} is {current.state.value}: offsets"
+                    " change only while STOPPED (stop it first)"
+                )
+            with conn.cursor() as cur:
+                change(cur)
+
+    def alter_offset(self, flow: str, task: str, position: int) -> None:
+        """Set the task's progress position (forwards or backwards); STOPPED only."""
+        progress = Progress(flow, task, position)  # validates position
+        self._offset(flow, task, lambda cur: set_progress(cur, self._schema, progress))
+
+    def reset_offset(self, flow: str, task: str) -> None:
+        """Delete the task's progress position (it starts over); STOPPED only."""
+
+        def reset(cur: psycopg.Cursor[Any]) -> None:
+            delete_progress(cur, self._schema, flow, task)
+
+        self._offset(flow, task, reset)
