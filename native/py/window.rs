@@ -2,6 +2,9 @@
 //! are read from Python in one pass (`window_read.rs`), processed with the GIL released,
 //! and the results built as `WindowResult` objects (`window_result.rs`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use pyo3::prelude::*;
 use pyo3::types::{
     PyByteArray, PyBytes, PyDelta, PyDeltaAccess, PyDict, PyInt, PyList, PyString, PyTuple, PyType,
@@ -22,7 +25,13 @@ pub struct PyWindowEngine {
     pub(super) reader: Reader,
     pub(super) json: JsonReader,
     pub(super) names: Names,
+    /// Group-by tuples by encoded series key: a series emits many windows, and decoding
+    /// its key into Python strings each time was a fifth of reading a result.
+    keys: HashMap<Arc<[u8]>, Py<PyTuple>, foldhash::fast::RandomState>,
 }
+
+/// Tuples kept at most; past it the cache starts over (series come and go).
+const KEY_CACHE_LIMIT: usize = 1 << 18;
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
@@ -213,18 +222,20 @@ impl PyWindowEngine {
             json: JsonReader::new(config),
             names,
             inner,
+            keys: HashMap::default(),
         }
     }
 
     pub(super) fn results<'py>(
-        &self,
+        &mut self,
         py: Python<'py>,
         out: &mut Output,
     ) -> PyResult<Bound<'py, PyList>> {
         let results = std::mem::take(&mut out.results)
             .into_iter()
             .map(|e| {
-                let r = Bound::new(py, PyWindowResult::from_emission(&self.names, e))?;
+                let key = self.key_of(py, &e.key)?;
+                let r = Bound::new(py, PyWindowResult::from_emission(&self.names, e, key))?;
                 // A result holds only strings and a tuple of scalars, so it can never be
                 // part of a reference cycle: untracked, it costs the garbage collector
                 // nothing (a sink holding a million results made full collections take
@@ -235,6 +246,19 @@ impl PyWindowEngine {
             })
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, results)
+    }
+
+    /// The group-by tuple of an encoded series key, from the cache when it is there.
+    fn key_of(&mut self, py: Python<'_>, key: &Arc<[u8]>) -> PyResult<Py<PyTuple>> {
+        if let Some(t) = self.keys.get(key) {
+            return Ok(t.clone_ref(py));
+        }
+        if self.keys.len() >= KEY_CACHE_LIMIT {
+            self.keys.clear();
+        }
+        let t = key_tuple(py, key)?.unbind();
+        self.keys.insert(key.clone(), t.clone_ref(py));
+        Ok(t)
     }
 }
 

@@ -324,9 +324,10 @@ impl Reader {
                 ),
             ));
         }
+        let hint = events.len().unwrap_or(0);
         let mut out = ReadBatch {
-            batch: Batch::new(self.numeric.len(), self.distinct.len()),
-            events: Vec::new(),
+            batch: Batch::with_capacity(self.numeric.len(), self.distinct.len(), hint),
+            events: Vec::with_capacity(hint),
             errors: Vec::new(),
         };
         let mut key = Vec::with_capacity(64);

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDateTime, PyDict, PyFloat, PyInt, PyString, PyTuple, PyTzInfo};
 
 use super::errors::invalid_argument;
@@ -14,7 +13,11 @@ use crate::algo::window::{time, Emission, Value};
 pub fn value_object<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
         Value::Null => py.None().into_bound(py),
-        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        // Through i64 when it fits: pyo3 builds an i128 from bytes, several times slower.
+        Value::Int(i) => match i64::try_from(*i) {
+            Ok(small) => small.into_pyobject(py)?.into_any(),
+            Err(_) => i.into_pyobject(py)?.into_any(),
+        },
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::Bytes(b) => PyBytes::new(py, b).into_any(),
     })
@@ -76,17 +79,12 @@ pub fn utc_datetime(py: Python<'_>, ms: i64) -> PyResult<Bound<'_, PyDateTime>> 
 /// The names of an engine's measures, shared by all its results.
 pub type Names = Arc<[Py<PyString>]>;
 
-enum Key {
-    /// Encoded group-by values, decoded into a tuple on first access.
-    Encoded(Arc<[u8]>, PyOnceLock<Py<PyTuple>>),
-    Tuple(Py<PyTuple>),
-}
-
 /// A result keeps the engine's values and builds Python objects only when asked: a
-/// result costs one allocation, and nothing for the garbage collector to trace.
+/// result costs one allocation (its key tuple is shared with the engine's cache), and
+/// nothing for the garbage collector to trace.
 #[pyclass(name = "WindowResult", module = "datanexus", frozen)]
 pub struct PyWindowResult {
-    key: Key,
+    key: Py<PyTuple>,
     names: Names,
     start_ms: i64,
     end_ms: i64,
@@ -97,9 +95,10 @@ pub struct PyWindowResult {
 }
 
 impl PyWindowResult {
-    pub fn from_emission(names: &Names, e: Emission) -> Self {
+    /// `key` is the tuple of `e.key` (engines cache them per series).
+    pub fn from_emission(names: &Names, e: Emission, key: Py<PyTuple>) -> Self {
         Self {
-            key: Key::Encoded(e.key, PyOnceLock::new()),
+            key,
             names: names.clone(),
             start_ms: e.start,
             end_ms: e.end,
@@ -111,13 +110,7 @@ impl PyWindowResult {
     }
 
     fn key_tuple<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        match &self.key {
-            Key::Tuple(t) => Ok(t.bind(py).clone()),
-            Key::Encoded(bytes, cell) => Ok(cell
-                .get_or_try_init(py, || key_tuple(py, bytes).map(Bound::unbind))?
-                .bind(py)
-                .clone()),
-        }
+        Ok(self.key.bind(py).clone())
     }
 }
 
@@ -197,7 +190,7 @@ impl PyWindowResult {
             None => names,
         };
         Ok(Self {
-            key: Key::Tuple(key.unbind()),
+            key: key.unbind(),
             names: names.into(),
             start_ms,
             end_ms,

@@ -687,6 +687,9 @@ class WindowRouter:
 
     @property
     def shards(self) -> int: ...
+    @staticmethod
+    def only_dicts(items: list[Any]) -> bool:
+        """Whether every item of ``items`` is exactly a dict."""
     def split(
         self,
         events: Iterable[Any],

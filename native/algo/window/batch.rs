@@ -33,6 +33,17 @@ impl Batch {
         }
     }
 
+    /// An empty batch with room for `events` events (keys of ~16 bytes).
+    pub fn with_capacity(numeric_fields: usize, distinct_fields: usize, events: usize) -> Self {
+        Self {
+            ts: Vec::with_capacity(events),
+            key_ends: Vec::with_capacity(events),
+            key_bytes: Vec::with_capacity(events * 16),
+            nums: vec![Vec::with_capacity(events); numeric_fields],
+            coupons: vec![Vec::with_capacity(events); distinct_fields],
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.ts.len()
     }

@@ -182,7 +182,7 @@ pub struct WindowEngine {
     pub(super) wm: Option<i64>,
     pub(super) windows: Slab<Window>,
     pub(super) series: Slab<Series>,
-    pub(super) index: HashMap<Arc<[u8]>, u32>,
+    pub(super) index: HashMap<Arc<[u8]>, u32, foldhash::fast::RandomState>,
     /// Window ids by end (or purge time); entries go stale when a window moves or dies,
     /// and are checked against the window when popped.
     pub(super) pending: BTreeMap<i64, VecDeque<Entry>>,
@@ -221,7 +221,7 @@ impl WindowEngine {
             wm: None,
             windows: Slab::default(),
             series: Slab::default(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             pending: BTreeMap::new(),
             amend: BTreeMap::new(),
             expiry: BTreeMap::new(),

@@ -139,11 +139,11 @@ class _Split:
 
     def __call__(self, items: list[Any]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
-        types = set(map(type, items))
-        if dict in types and len(types) == 1:
+        if items and WindowRouter.only_dicts(items):
             # The common case: a batch of dict events.
             self._split(out, items, "", None, raw=False)
             return out
+        types = set(map(type, items))
         if not {SourceBatch, list} & types:
             self._batch(out, items, "", None)
             return out
