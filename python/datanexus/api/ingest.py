@@ -38,6 +38,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from anyio import to_thread
+from redis import Redis as SyncRedis
 
 from datanexus.api.buffer import BufferLimits, Hysteresis, IngestBuffer
 from datanexus.api.errors import ApiError
@@ -210,15 +211,13 @@ class Ingestor:
     metrics: ApiMetrics
     redis: aioredis.Redis
     buffer: IngestBuffer = field(init=False)
-    _client: redis.Redis = field(init=False)
+    _client: SyncRedis = field(init=False)
     _publishers: OrderedDict[str, RedisStreamPublisher] = field(default_factory=OrderedDict)
     _stream_gates: dict[str, Hysteresis] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         s = self.settings
-        self._client = redis.Redis.from_url(
-            s.redis_url, socket_timeout=10, socket_connect_timeout=5
-        )
+        self._client = SyncRedis.from_url(s.redis_url, socket_timeout=10, socket_connect_timeout=5)
         limits = BufferLimits(
             batch_events=s.buffer_batch_events,
             flush_interval_s=s.buffer_flush_interval_s,
