@@ -112,7 +112,7 @@ def test_undecodable_payloads_are_kept_and_their_text_redacted(
         (
             b'{"password":"s","password":"[REDACTED]"}',
             b'{"password":"[REDACTED]","password":"[REDACTED]"}',
-        ),  # fmt: skip
+        ),
         (b'{"note": "hunter2"}', b'{"note": "hunter2"}'),  # an innocent name: not caught
         (b"", b""),
     ],
