@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -27,14 +26,9 @@ FAST_RETRY = Backoff(base=0.01, cap=0.05)
 
 
 @pytest.fixture
-def stream(redis_url: str) -> Iterator[str]:
-    key = f"dntest.buf.{uuid.uuid4().hex[:12]}"
-    yield key
-    client = redis.Redis.from_url(redis_url)
-    names = list(client.scan_iter(f"{key}*", count=1000))
-    if names:
-        client.delete(*names)
-    client.close()
+def stream(prefix: str) -> str:
+    """A unique stream; the prefix fixture deletes it, its counter and batch markers."""
+    return f"{prefix}:buf"
 
 
 @dataclass
