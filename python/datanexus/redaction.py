@@ -79,28 +79,39 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey
+    return obj
 
 
 def redact_payload(payload: bytes) -> bytes:
     """A message body with secrets masked, for storing input that could not be used.
 
-    JSON is parsed and :func:`redact`-ed; if that changes something, the redacted value
-    is re-encoded as compact JSON. Otherwise (nothing under a secret key, or the body is
-    bad JSON, not UTF-8, NaN) the text is redacted by :func:`redact_text`, which leaves
-    a clean body byte for byte as received (this also masks the first of two duplicate
-    ``"password"`` members, which parsing would hide). Bytes that are not UTF-8 pass
-    through unchanged (surrogate escapes): an undecodable body is still stored."""
+    JSON (NaN and Infinity accepted, as Python writes them) is parsed and
+    :func:`redact`-ed; a body with nothing to mask is returned byte for byte as
+    received, otherwise the redacted value is re-encoded as compact JSON (also when an
+    object repeats a key, as parsing keeps only the last one and an earlier
+    ``"password"`` must not survive). Anything else (bad JSON, not UTF-8) is masked as
+    text by :func:`redact_text`; bytes that are not UTF-8 pass through unchanged
+    (surrogate escapes), so an undecodable body is still stored."""
     text = payload.decode("utf-8", errors="surrogateescape")
+    unique = True
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        try:
+            value = json.loads(text, object_pairs_hook=_unique_pairs)
+        except _DuplicateKey:
+            value, unique = json.loads(text), False
     except (ValueError, RecursionError):
-        value = redacted = None
-    else:
-        redacted = redact(value)
-    if redacted == value:
         return redact_text(text).encode("utf-8", errors="surrogateescape")
+    redacted = redact(value)
+    if unique and redacted == value:
+        return payload
     return json.dumps(redacted, ensure_ascii=False, separators=(",", ":")).encode(
         "utf-8", errors="surrogateescape"
     )
