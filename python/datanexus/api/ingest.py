@@ -11,26 +11,26 @@ rows get a per-row error and are not published; the others are.
 
 Accepted rows go to the Redis stream ``<stream_prefix>:<tenant>:<stream>`` through
 :class:`~datanexus.connectors.publishers.RedisStreamPublisher`. Without ``wait`` they are
-buffered (202) and a worker publishes them, retrying with backoff; ``wait=true``
-publishes before answering (200) and a failure answers 503 (the client retries; the ids
-make the retry idempotent). Backpressure: when buffered events reach
-``buffer_max_events`` ingestion pauses (503 ``INGESTION_PAUSED`` + ``Retry-After``) and
-resumes only below half of it; a stream longer than ``stream_max_length`` (the flow is
-behind) pauses that stream the same way. :meth:`Ingestor.drain` publishes everything
-buffered (called at shutdown).
+buffered (202) in :class:`~datanexus.api.buffer.IngestBuffer` (STREAM-20: batches of
+``buffer_batch_events``, flushed at the latest ``buffer_flush_interval_s`` after the
+oldest, ≤ ``buffer_max_concurrent_flushes`` in flight, retried until stored);
+``wait=true`` publishes before answering (200) and a failure answers 503 (the client
+retries; the ids make the retry idempotent for consumers). Backpressure: when
+``buffer_max_events`` events are pending ingestion pauses (503 ``INGESTION_PAUSED`` +
+``Retry-After``) and resumes only below half of it; a stream longer than
+``stream_max_length`` (the flow is behind) pauses that stream the same way.
+:meth:`Ingestor.drain` publishes everything buffered (called at shutdown).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import math
-import random
 import re
 import zlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,15 +38,16 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from anyio import to_thread
+from redis import Redis as SyncRedis
 
+from datanexus.api.buffer import BufferLimits, Hysteresis, IngestBuffer
 from datanexus.api.errors import ApiError
 from datanexus.api.metrics import ApiMetrics
 from datanexus.api.settings import ApiSettings
 from datanexus.api.tracing import current_span
 from datanexus.connectors.idempotency import keyed_canonical_json
-from datanexus.connectors.publishers import RedisStreamPublisher
+from datanexus.connectors.publishers import RedisStreamPublisher, StreamEntry
 from datanexus.errors import IngestionPaused, InvalidArgument, ServiceUnavailable
-from datanexus.retry import Backoff
 
 __all__ = [
     "Ingestor",
@@ -202,65 +203,59 @@ def check_rows_encoded(
 
 
 @dataclass
-class _Batch:
-    stream: str
-    events: list[tuple[str, bytes]]
-    """(key, canonical JSON body) per event."""
-    traceparent: str | None = None
-
-
-@dataclass
-class _Hysteresis:
-    """Pauses at ≥ ``high``, resumes below ``high`` / 2 (STREAM-21)."""
-
-    high: int
-    paused: bool = False
-
-    def update(self, level: int) -> bool:
-        if self.paused and level < self.high / 2:
-            self.paused = False
-        elif level >= self.high:
-            self.paused = True
-        return self.paused
-
-
-@dataclass
 class Ingestor:
+    """The API's ingestion: gates, the buffer (:mod:`datanexus.api.buffer`) and one
+    :class:`RedisStreamPublisher` per stream over a shared client."""
+
     settings: ApiSettings
     metrics: ApiMetrics
     redis: aioredis.Redis
-    pending: int = 0
-    _queue: asyncio.Queue[_Batch] = field(default_factory=asyncio.Queue)
+    buffer: IngestBuffer = field(init=False)
+    _client: SyncRedis = field(init=False)
     _publishers: OrderedDict[str, RedisStreamPublisher] = field(default_factory=OrderedDict)
-    _worker: asyncio.Task[None] | None = None
-    _buffer_gate: _Hysteresis = field(init=False)
-    _stream_gates: dict[str, _Hysteresis] = field(default_factory=dict)
-    _rng: random.Random = field(default_factory=random.Random)
+    _stream_gates: dict[str, Hysteresis] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._buffer_gate = _Hysteresis(self.settings.buffer_max_events)
+        s = self.settings
+        self._client = SyncRedis.from_url(s.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        limits = BufferLimits(
+            batch_events=s.buffer_batch_events,
+            flush_interval_s=s.buffer_flush_interval_s,
+            max_events=s.buffer_max_events,
+            max_concurrent_flushes=s.buffer_max_concurrent_flushes,
+        )
+        self.buffer = IngestBuffer(
+            limits,
+            self.publish_part,
+            retry_after_s=s.retry_after_s,
+            on_published=self.metrics.events.labels(stage="published").inc,
+        )
+
+    @property
+    def pending(self) -> int:
+        """Events accepted and not yet published."""
+        return self.buffer.pending
 
     def start(self) -> None:
-        self._worker = asyncio.get_running_loop().create_task(self._run())
+        self.buffer.start()
 
     def _publisher(self, stream: str) -> RedisStreamPublisher:
         publisher = self._publishers.get(stream)
         if publisher is None:
-            publisher = RedisStreamPublisher(self.settings.redis_url, stream)
+            publisher = RedisStreamPublisher(self._client, stream)
             self._publishers[stream] = publisher
             if len(self._publishers) > 256:
-                _, old = self._publishers.popitem(last=False)
-                old.close()
+                self._publishers.popitem(last=False)  # the shared client stays open
         else:
             self._publishers.move_to_end(stream)
         return publisher
 
-    async def _publish(self, batch: _Batch) -> None:
-        publisher = self._publisher(batch.stream)
-        # The request's span rides each entry so the flow continues the trace (OBS-3).
-        fields = {"traceparent": batch.traceparent} if batch.traceparent else None
-        await to_thread.run_sync(lambda: publisher.publish_encoded(batch.events, fields=fields))
-        self.metrics.events.labels(stage="published").inc(len(batch.events))
+    async def publish_part(
+        self, stream: str, entries: Sequence[StreamEntry], batch_id: str | None
+    ) -> None:
+        """Store ``entries`` in Redis stream ``stream`` (idempotent per ``batch_id``)."""
+        publisher = self._publisher(stream)
+        await to_thread.run_sync(lambda: publisher.publish_entries(entries, batch_id=batch_id))
 
     async def submit(
         self, tenant: str, stream: str, events: list[tuple[str, bytes]], wait: bool
@@ -268,71 +263,40 @@ class Ingestor:
         """Buffer (or with ``wait`` publish) ``events`` ((key, body) pairs of
         :func:`check_rows_encoded`); :class:`IngestionPaused` when a
         gate is closed, :class:`ServiceUnavailable` when Redis cannot take them."""
-        retry = self.settings.retry_after_s
-        if self._buffer_gate.update(self.pending + len(events)):
-            raise IngestionPaused(
-                f"ingestion buffer holds {self.pending} events (limit "
-                f"{self.settings.buffer_max_events}); retry later",
-                retry,
-            )
+        self.buffer.check()
         key = stream_key(self.settings.stream_prefix, tenant, stream)
         try:
             length = int(await self.redis.xlen(key))
         except (redis.RedisError, OSError) as error:
             raise ServiceUnavailable(f"Redis unavailable for {key}: {error}") from error
-        gate = self._stream_gates.setdefault(key, _Hysteresis(self.settings.stream_max_length))
+        gate = self._stream_gates.setdefault(key, Hysteresis(self.settings.stream_max_length))
         if gate.update(length):
             raise IngestionPaused(
                 f"stream {stream!r} holds {length} unprocessed events (limit "
                 f"{self.settings.stream_max_length}); retry later",
-                retry,
+                self.settings.retry_after_s,
             )
         span = current_span.get()
-        batch = _Batch(key, events, span.traceparent if span else None)
+        # The request's span rides each entry so the flow continues the trace (OBS-3).
+        fields = {"traceparent": span.traceparent} if span else None
+        entries = [StreamEntry(k, body, fields) for k, body in events]
         if wait:
+            # Numbers are taken in Redis by the script that adds the entries: a publish
+            # that fails here consumes none (the client retries the request).
             try:
-                await self._publish(batch)
+                await self.publish_part(key, entries, None)
             except (redis.RedisError, OSError) as error:
                 raise ServiceUnavailable(f"publishing to {key} failed: {error}") from error
+            self.metrics.events.labels(stage="published").inc(len(entries))
             return
-        self.pending += len(events)
-        self._queue.put_nowait(batch)
-
-    async def _run(self) -> None:
-        backoff = Backoff(base=0.1, cap=5.0)
-        while True:
-            batch = await self._queue.get()
-            attempt = 0
-            while True:
-                try:
-                    await self._publish(batch)
-                    break
-                except (redis.RedisError, OSError) as error:
-                    attempt += 1
-                    log.warning(
-                        "publishing %d events failed (attempt %d): %s",
-                        len(batch.events),
-                        attempt,
-                        error,
-                    )
-                    await asyncio.sleep(backoff.pause(attempt, self._rng))
-            self.pending -= len(batch.events)
-            self._queue.task_done()
+        self.buffer.add(key, entries)  # checks the gate again: the await above yielded
 
     async def drain(self, timeout_s: float = 30.0) -> None:
-        """Wait until every buffered batch is published (or ``timeout_s`` passed: what is
-        left is logged as an error with its count), then stop the worker."""
-        try:
-            await asyncio.wait_for(self._queue.join(), timeout_s)
-        except TimeoutError:
-            log.error("shutdown with %d events not yet published", self.pending)
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        for publisher in self._publishers.values():
-            publisher.close()
+        """Publish everything buffered (or until ``timeout_s``: what is left is logged as
+        an error with its count), then stop the buffer and close the Redis client."""
+        await self.buffer.drain(timeout_s)
         self._publishers.clear()
+        self._client.close()
 
     @staticmethod
     def retry_after(wait_s: float) -> int:

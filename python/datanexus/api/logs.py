@@ -4,16 +4,17 @@ Every record of the ``datanexus`` logger tree is rendered by structlog as one JS
 with the request's bound ids (``tenant``, ``request_id`` = correlation id, ``trace_id``,
 ``span_id``) from context variables. Reserved fields belong to the framework: a caller's
 ``extra={"tenant": ...}`` is kept as ``field_tenant``, never overwriting the real one.
-Secrets are redacted in keys named like secrets and in any string value (API keys,
-bearer tokens, URL passwords). Records logged before :func:`configure_logging` are held
-by :func:`begin_buffering` (bounded) and flushed, in order, once it runs.
+Secrets are redacted by :func:`datanexus.redaction.redact` (the rules the dead letters
+use too): values under keys named like secrets, and API keys, bearer tokens, URL
+passwords and ``password=``-style assignments in any string. Records logged before
+:func:`configure_logging` are held by :func:`begin_buffering` (bounded) and flushed, in
+order, once it runs.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -22,40 +23,15 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from datanexus.api.tracing import correlation_id, current_span
+from datanexus.redaction import redact
 
 __all__ = ["RESERVED", "begin_buffering", "configure_logging", "redact"]
 
 RESERVED = frozenset(
     {"event", "level", "logger", "timestamp", "tenant", "request_id", "trace_id", "span_id"}
 )
-_SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|authorization|api[_-]?key|cookie)", re.I)
-_SECRET_TEXT = [
-    (re.compile(r"dnx_[0-9a-f]{64}"), "dnx_[REDACTED]"),
-    (re.compile(r"(?i)(bearer\s+)[^\s,;\"']+"), r"\1[REDACTED]"),
-    (re.compile(r"(://[^:/@\s]*:)[^@\s]*@"), r"\1***@"),
-    (
-        re.compile(r"(?i)\b(pass(?:word)?|pwd|secret|token|api[_-]?key)(\s*[=:]\s*)[^\s,;\"']+"),
-        r"\1\2[REDACTED]",
-    ),
-]
 _ROOT = "datanexus"
 _buffer: logging.handlers.MemoryHandler | None = None
-
-
-def redact(value: Any) -> Any:
-    """``value`` with secrets masked (strings, and containers recursively)."""
-    if isinstance(value, str):
-        for pattern, replacement in _SECRET_TEXT:
-            value = pattern.sub(replacement, value)
-        return value
-    if isinstance(value, dict):
-        return {
-            k: "[REDACTED]" if isinstance(k, str) and _SECRET_KEYS.search(k) else redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
 
 
 def _protect_reserved(_: WrappedLogger, __: str, event: EventDict) -> EventDict:

@@ -44,11 +44,17 @@ class ApiSettings(BaseModel):
     event_rate_per_s: float = Field(default=50_000.0, gt=0)
     event_burst: int = Field(default=100_000, ge=1)
 
-    # API-3 and STREAM-21: body limit, stream names, buffer and stream backpressure.
+    # API-3, STREAM-20 and STREAM-21: body limit, stream names, the ingest buffer (flush
+    # at buffer_batch_events or buffer_flush_interval_s after the oldest event, at most
+    # buffer_max_concurrent_flushes in flight, pause at buffer_max_events pending) and
+    # stream backpressure.
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     stream_prefix: str = "dn"
     key_prefix: str = "dn"
-    buffer_max_events: int = Field(default=100_000, ge=1)
+    buffer_batch_events: int = Field(default=1000, ge=1)
+    buffer_flush_interval_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    buffer_max_events: int = Field(default=5000, ge=1)
+    buffer_max_concurrent_flushes: int = Field(default=3, ge=1)
     stream_max_length: int = Field(default=1_000_000, ge=1)
     retry_after_s: int = Field(default=1, ge=1)
 
@@ -92,6 +98,12 @@ class ApiSettings(BaseModel):
     def model_post_init(self, _context: object) -> None:
         if "*" in self.cors_origins and not self.dev_mode:
             raise ValueError("cors_origins: the wildcard '*' is only allowed with dev_mode")
+        if self.buffer_batch_events > self.buffer_max_events:
+            raise ValueError(
+                f"buffer_batch_events ({self.buffer_batch_events}) must be <= "
+                f"buffer_max_events ({self.buffer_max_events}): a full batch would pause "
+                "ingestion before it is flushed"
+            )
         if self.jwt_enabled and not (self.jwt_secret or self.jwt_public_key):
             raise ValueError("jwt_enabled needs jwt_secret (HS256) or jwt_public_key (RS256)")
 

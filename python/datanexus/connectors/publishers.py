@@ -5,8 +5,15 @@ Redis stream, each with an idempotency key and a sequence number (CONN-10).
 confirms; Redis replies to one script of XADDs), and raises otherwise. A raise means
 "maybe partly stored": the caller retries the same events, and consumers drop the
 repeats by key (:class:`~datanexus.connectors.idempotency.RecentKeys`, then the store's
-natural key). Sequence numbers are unique and gap-free per publisher in the order of
-the ``publish`` calls; a retried event gets a new one, so consumers key on the key.
+natural key).
+
+Sequence numbers: the RabbitMQ publisher numbers events in process (unique and gap-free
+per publisher in the order of the ``publish`` calls; a retried event gets a new number).
+The Redis publisher numbers them in Redis, inside the script that adds them: a counter
+``<stream>:seq`` per stream, so numbers are unique and gap-free per stream across
+publishers and processes, follow the stream's entry order, and a call that fails before
+the script runs consumes none. With a ``batch_id`` a Redis call is idempotent: a retry
+of a call whose reply was lost returns the numbers of the stored one and adds nothing.
 
 Message format, shared by the sources: the body is the event's canonical JSON; RabbitMQ
 carries the key in ``message_id`` and the number in header ``seq``; Redis entries have
@@ -24,7 +31,14 @@ from pika.spec import BasicProperties
 from datanexus.connectors.amqp import ConfirmingPublisher, Outgoing, connect
 from datanexus.connectors.idempotency import Sequencer, canonical_json, idempotency_key
 
-__all__ = ["Published", "RabbitStreamPublisher", "RedisStreamPublisher", "declare_stream"]
+__all__ = [
+    "Appended",
+    "Published",
+    "RabbitStreamPublisher",
+    "RedisStreamPublisher",
+    "StreamEntry",
+    "declare_stream",
+]
 
 
 class Published(NamedTuple):
@@ -86,51 +100,109 @@ class RabbitStreamPublisher:
 
 
 # All entries of a call in one atomic script: one round trip and one reply, where a
-# MULTI/EXEC pipeline packs and parses a command per event (about 3x slower).
+# MULTI/EXEC pipeline packs and parses a command per event (about 3x slower). The
+# numbers come from the stream's counter in the same script, so they are consumed only
+# by entries that are added. KEYS: stream, counter[, batch marker]. ARGV: maxlen (0 =
+# none), marker lifetime ms, entry count, then per entry: key, body, number of extra
+# field pairs, the pairs. Reply: {first number, entry ids, 1 if a replay else 0}.
 _XADD_MANY = """
+local n = tonumber(ARGV[3])
+if #KEYS > 2 then
+  local done = redis.call('GET', KEYS[3])
+  if done then
+    local first, count = string.match(done, '^(%d+):(%d+)$')
+    if tonumber(count) ~= n then
+      return redis.error_reply('batch ' .. KEYS[3] .. ' was stored with ' .. count ..
+        ' entries, not ' .. n)
+    end
+    return {tonumber(first), {}, 1}
+  end
+end
+local first = 0
+if n > 0 then
+  first = redis.call('INCRBY', KEYS[2], n) - n + 1
+end
 local trim = tonumber(ARGV[1])
-local nextra = tonumber(ARGV[2])
-local head = {}
-if trim > 0 then
-  head = {'MAXLEN', '~', trim}
-end
-head[#head + 1] = '*'
-for i = 3, 2 + nextra do
-  head[#head + 1] = ARGV[i]
-end
 local ids = {}
-for i = 3 + nextra, #ARGV, 3 do
-  local args = {unpack(head)}
+local at = 4
+for j = 0, n - 1 do
+  local args = {}
+  if trim > 0 then
+    args = {'MAXLEN', '~', trim}
+  end
+  args[#args + 1] = '*'
+  local nf = tonumber(ARGV[at + 2])
+  for f = 1, 2 * nf do
+    args[#args + 1] = ARGV[at + 2 + f]
+  end
   args[#args + 1] = 'key'
-  args[#args + 1] = ARGV[i]
+  args[#args + 1] = ARGV[at]
   args[#args + 1] = 'seq'
-  args[#args + 1] = ARGV[i + 1]
+  args[#args + 1] = first + j
   args[#args + 1] = 'data'
-  args[#args + 1] = ARGV[i + 2]
+  args[#args + 1] = ARGV[at + 1]
   ids[#ids + 1] = redis.call('XADD', KEYS[1], unpack(args))
+  at = at + 3 + 2 * nf
 end
-return ids
+if #KEYS > 2 then
+  redis.call('SET', KEYS[3], first .. ':' .. n, 'PX', ARGV[2])
+end
+return {first, ids, 0}
 """
+
+
+class StreamEntry(NamedTuple):
+    """One event to add: its key, its canonical JSON body and extra entry fields (e.g.
+    a W3C ``traceparent``) written beside ``key``, ``seq`` and ``data``."""
+
+    key: str
+    body: bytes
+    fields: Mapping[str, str] | None = None
+
+
+class Appended(NamedTuple):
+    """What one :meth:`RedisStreamPublisher.publish_entries` call stored: the keys and
+    numbers, the entry ids, and whether it was a replay of an already stored batch (then
+    ``ids`` is empty and nothing was added)."""
+
+    published: list[Published]
+    ids: list[bytes]
+    replayed: bool
 
 
 class RedisStreamPublisher:
     """Publishes to Redis stream ``stream`` with XADD (``maxlen`` trims approximately).
     The events of one call are added by one Lua script: all of them or, if the server
-    fails mid-call, a prefix (scripts are atomic unless the server dies)."""
+    fails mid-call, a prefix (scripts are atomic unless the server dies).
+
+    ``url`` is a Redis URL, or a client to share (thread-safe; :meth:`close` leaves it
+    open). Calls may run concurrently from several threads. Batch markers
+    (``<stream>:batch:<id>``) live ``replay_window_s``: a retry later than that adds the
+    batch again (consumers still drop the repeats by key)."""
 
     def __init__(
         self,
-        url: str,
+        url: str | redis.Redis,
         stream: str,
         *,
-        sequencer: Sequencer | None = None,
         maxlen: int | None = None,
+        replay_window_s: float = 900.0,
     ) -> None:
-        self._client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        if isinstance(url, str):
+            self._client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+            self._owned = True
+        else:
+            self._client, self._owned = url, False
         self._stream = stream
         self._maxlen = maxlen
+        self._replay_ms = max(1, round(replay_window_s * 1000))
         self._script = self._client.register_script(_XADD_MANY)
-        self.sequencer = sequencer or Sequencer()
+        self.last_ids: list[bytes] = []
+
+    @property
+    def sequence_key(self) -> str:
+        """The Redis key of the stream's counter (the last number handed out)."""
+        return f"{self._stream}:seq"
 
     def publish(
         self, events: Sequence[Mapping[str, Any]], *, fields: Mapping[str, str] | None = None
@@ -148,17 +220,35 @@ class RedisStreamPublisher:
         the event's canonical JSON, e.g. from
         :func:`~datanexus.connectors.idempotency.keyed_canonical_json`), so a caller
         that encoded them to check them does not pay for it twice."""
-        first = self.sequencer.take(len(items))
-        prepared = [(Published(key, first + i), body) for i, (key, body) in enumerate(items)]
-        if not prepared:
-            self.last_ids: list[bytes] = []
-            return []
-        extra = [x for kv in (fields or {}).items() for x in kv]
-        args: list[Any] = [self._maxlen or 0, len(extra), *extra]
-        for p, body in prepared:
-            args += (p.key, p.seq, body)
-        self.last_ids = list(self._script(keys=[self._stream], args=args))
-        return [p for p, _ in prepared]
+        appended = self.publish_entries([StreamEntry(k, b, fields) for k, b in items])
+        self.last_ids = appended.ids
+        return appended.published
+
+    def publish_entries(
+        self, entries: Sequence[StreamEntry], *, batch_id: str | None = None
+    ) -> Appended:
+        """Add ``entries`` in order, numbered from the stream's counter. With
+        ``batch_id`` (unique per batch, e.g. a UUID) the call is idempotent within the
+        replay window: calling again with the same id and entries after a failure adds
+        nothing if the first call was stored and returns its numbers. Raises
+        :class:`redis.RedisError` / :class:`OSError` when Redis cannot be reached (the
+        entries may or may not be stored: retry with the same ``batch_id``), and
+        :class:`redis.ResponseError` when ``batch_id`` was stored with another count."""
+        if not entries and batch_id is None:
+            return Appended([], [], False)
+        keys = [self._stream, self.sequence_key]
+        if batch_id is not None:
+            keys.append(f"{self._stream}:batch:{batch_id}")
+        args: list[Any] = [self._maxlen or 0, self._replay_ms, len(entries)]
+        for entry in entries:
+            extra = entry.fields or {}
+            args += (entry.key, entry.body, len(extra))
+            for name, value in extra.items():
+                args += (name, value)
+        first, ids, replayed = self._script(keys=keys, args=args)
+        published = [Published(e.key, int(first) + i) for i, e in enumerate(entries)]
+        return Appended(published, list(ids), bool(replayed))
 
     def close(self) -> None:
-        self._client.close()
+        if self._owned:
+            self._client.close()

@@ -1,7 +1,16 @@
 """Writing dead letters: input that could not be used, with the reason, never dropped.
 
-An entry from a replayable source names its (source, partition, position, item); that
-tuple is unique, so a replay adds nothing. Entries without a position always insert.
+Every entry carries its connector (``source``), ``partition``, offset (``position``),
+``stage``, ``reason``, ``error`` and the payload (CONN-7). An entry from a replayable
+source names its (source, partition, position, item); that tuple is unique, so a replay
+adds nothing. Entries without a position always insert.
+
+Secrets never reach the table: the payload is stored through
+:func:`datanexus.redaction.redact_payload` (values under secret-like keys and textual
+secrets masked; a body that is not JSON or not UTF-8 is still stored, with what can be
+recognised in its text masked) and the error through
+:func:`datanexus.redaction.redact_text`. The redaction is idempotent, so a replay
+stores the same bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg import sql
 
+from datanexus.redaction import redact_payload, redact_text
 from datanexus.store.progress import Progress, record_progress
 
 __all__ = ["DeadLetter", "insert_dead_letters", "write_dead_letters"]
@@ -22,8 +32,8 @@ MAX_ERROR_CHARS = 2000
 class DeadLetter(NamedTuple):
     """``stage`` is where it failed (``decode``, ``validate``, ``window``...), ``reason`` a
     short machine-readable code (``invalid_json``, ``late``), ``error`` the message,
-    ``payload`` the input as received. ``item`` tells apart several entries of one
-    message (an NDJSON body)."""
+    ``payload`` the input as received (redacted when stored). ``item`` tells apart
+    several entries of one message (an NDJSON body)."""
 
     source: str
     partition: str | None
@@ -57,9 +67,9 @@ def insert_dead_letters(
                 d.item,
                 d.stage,
                 d.reason,
-                # PostgreSQL text cannot hold NUL; the payload (bytea) keeps the original.
-                d.error[:MAX_ERROR_CHARS].replace("\x00", "\\x00"),
-                d.payload,
+                # PostgreSQL text cannot hold NUL; the payload (bytea) keeps the bytes.
+                redact_text(d.error[:MAX_ERROR_CHARS]).replace("\x00", "\\x00"),
+                redact_payload(d.payload),
             )
             for d in letters
         ],

@@ -109,7 +109,10 @@ def _error_letter(stage: str, tenant: str, pipeline: str, pair: tuple[Any, str])
 def _letter(
     event: Any, stage: str, reason: str, error: str, tenant: str, pipeline: str
 ) -> DeadLetter:
-    # Keyed by (step, event id or content hash): a replay after a crash adds no second row.
+    """A dead letter of an event past decoding whose message is unknown here: connector
+    ``pipeline:<name>``, partition the stage, offset the event's key. Keyed by (step,
+    event id or content hash): a replay after a crash adds no second row. The payload is
+    redacted when stored (:mod:`datanexus.store.dead_letters`)."""
     if isinstance(event, dict):
         payload = json.dumps(event, default=str).encode()
         position: str | None = idempotency_key(event)
@@ -126,7 +129,8 @@ class _Prepare:
     Error tolerance (CONN-7, ``[source] errors``): ``"all"`` (default) dead-letters a bad
     record and continues; ``"none"`` raises :class:`RecordRejected` on the first one,
     naming connector, partition, offset and stage, which fails the flow. A step's dead
-    letter names the message it came from (connector, partition, offset) in its error."""
+    letter names the message it came from (connector, partition, offset) in its columns,
+    when known, and in its error."""
 
     def __init__(self, spec: PipelineSpec, flow: str, validator: Any) -> None:
         self._spec = spec
@@ -168,7 +172,13 @@ class _Prepare:
                                          offset=offset, stage=step, reason=reason)  # fmt: skip
                 where = f"{connector} partition {partition!r} offset {offset}"
                 letter = _letter(event, step, "invalid", reason, tenant, self._spec.name)
-                store.append(letter._replace(error=f"{reason} (at {where})"))
+                letter = letter._replace(error=f"{reason} (at {where})")
+                if offset is not None:
+                    # The message it came from is known: the entry names it, like a
+                    # decode failure (CONN-7); that key is unique, so a replay adds none.
+                    letter = letter._replace(source=connector, partition=partition,
+                                             position=offset)  # fmt: skip
+                store.append(letter)
         return SourceBatch(batch.partition, batch.partitions, out.events), store
 
 

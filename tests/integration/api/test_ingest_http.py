@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
@@ -210,3 +211,42 @@ def test_obs3_traceparent_rides_the_redis_stream_entries(
     assert carried == r.headers["traceparent"]
     assert carried.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert carried.split("-")[2] != "00f067aa0ba902b7"
+
+
+def test_stream20_eight_producers_25_events_each_published_once_gap_free(
+    database_url: str, redis_url: str, api_schema: str, prefix: str, tenant_a: Tenant
+) -> None:
+    # Small batches so that several flushes run while the producers still post.
+    settings = make_settings(
+        database_url, redis_url, api_schema, prefix, buffer_batch_events=20,
+        buffer_flush_interval_s=0.2, rate_limit_requests=1000,
+    )  # fmt: skip
+    key = f"{prefix}:{tenant_a.id}:many"
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+
+        def producer(p: int) -> list[str]:
+            ids = []
+            for i in range(25):
+                r = c.post(
+                    "/v1/streams/many/events",
+                    json=[{"id": f"p{p}-{i}", "ts": i, "producer": p}],
+                    headers=tenant_a.headers,
+                )
+                assert r.status_code == 202, r.text
+                ids.append(r.json()["results"][0]["id"])
+            return ids
+
+        with ThreadPoolExecutor(8) as pool:
+            accepted = [i for ids in pool.map(producer, range(8)) for i in ids]
+        _wait_for(redis_url, key, 200)
+    # The app has shut down (drained): nothing more can arrive.
+    client = redis.Redis.from_url(redis_url)
+    try:
+        entries = [fields for _, fields in client.xrange(key)]
+    finally:
+        client.close()
+    keys = [f[b"key"].decode() for f in entries]
+    assert len(keys) == 200
+    assert sorted(keys) == sorted(accepted)
+    assert len(set(keys)) == 200
+    assert [int(f[b"seq"]) for f in entries] == list(range(1, 201))

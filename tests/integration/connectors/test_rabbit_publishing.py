@@ -118,7 +118,7 @@ def test_redis_publisher_writes_key_seq_and_body(redis_url: str, unique: str) ->
         assert [int(f[b"seq"]) for f in fields] == [1, 2]
         assert json.loads(fields[1][b"data"]) == {"ts": 6, "v": "x"}
     finally:
-        client.delete(unique)
+        client.delete(unique, publisher.sequence_key)
         client.close()
         publisher.close()
 
@@ -140,6 +140,6 @@ def test_redis_publisher_publish_encoded_matches_publish(redis_url: str, unique:
         assert all(f[b"traceparent"] == b"t" for f in fields)
         assert publisher.publish_encoded([]) == []
     finally:
-        client.delete(unique)
+        client.delete(unique, publisher.sequence_key)
         client.close()
         publisher.close()

@@ -50,7 +50,7 @@ def redis_stream(redis_url: str, unique: str) -> Any:
     publisher = RedisStreamPublisher(redis_url, unique)
     client = redis.Redis.from_url(redis_url)
     yield unique, publisher, client
-    client.delete(unique)
+    client.delete(unique, publisher.sequence_key)
     client.close()
     publisher.close()
 

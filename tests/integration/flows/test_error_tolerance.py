@@ -109,3 +109,49 @@ def _chain(error: BaseException | None) -> Iterator[BaseException]:
     while error is not None:
         yield error
         error = error.__cause__ or error.__context__
+
+
+def test_conn7_dead_letters_name_where_and_store_a_redacted_payload(
+    database_url: str, redis_url: str, pg: psycopg.Connection[Any]
+) -> None:
+    tenant = f"tol{uuid.uuid4().hex[:10]}"
+    name = f"web_{uuid.uuid4().hex[:10]}"
+    key = redis_stream_key(tenant, name)
+    schema = f"dn_tol_{uuid.uuid4().hex[:12]}"
+    model = model_for("web", 50, seed=5)
+    events = [dict(e) for b in range(model.blocks) for e in model.block(b)]
+    # Fails the schema step (status is not an integer) and carries secrets.
+    secret = {**events[0], "id": "typed-secret", "status": "oops", "password": "hunter2",
+              "auth": {"api_key": "k-12345"}}  # fmt: skip
+    undecodable = b'{"password": "hunter2", "id": oops'
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for event in events:
+            client.xadd(key, {"data": json.dumps(event).encode()})
+        secret_at = client.xadd(key, {"data": json.dumps(secret).encode()}).decode()
+        bad_at = client.xadd(key, {"data": undecodable}).decode()
+        run(spec_for(name, tenant, "all"), database_url, redis_url, schema)
+        rows = pg.execute(
+            "SELECT source, partition, position, stage, reason, error, payload"
+            f' FROM "{schema}".dead_letters ORDER BY stage'
+        ).fetchall()
+        assert len(rows) == 2
+        decode, step = rows
+        assert decode[:5] == ("redis-stream", key, bad_at, "decode", "invalid_json")
+        assert bytes(decode[6]) == b'{"password": "[REDACTED]", "id": oops'
+        assert step[:5] == ("redis-stream", key, secret_at, "schema", "invalid")
+        assert f"redis-stream partition '{key}' offset {secret_at}" in step[5]
+        stored = json.loads(bytes(step[6]))
+        assert stored["password"] == "[REDACTED]"
+        assert stored["auth"] == {"api_key": "[REDACTED]"}
+        assert (stored["id"], stored["status"]) == ("typed-secret", "oops")
+        for _, _, _, _, _, error, payload in rows:
+            assert b"hunter2" not in bytes(payload)
+            assert b"k-12345" not in bytes(payload)
+            assert error
+    finally:
+        client.delete(key)
+        for live in client.scan_iter(f"*:{tenant}:*"):
+            client.delete(live)
+        client.close()
+        pg.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

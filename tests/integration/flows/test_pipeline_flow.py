@@ -54,7 +54,7 @@ def stream(redis_url: str) -> Any:
     for body in bad:
         client.xadd(key, {"key": "bad", "seq": 0, "data": body})
     yield name, events, len(bad)
-    client.delete(key)
+    client.delete(key, f"{key}:seq")
     client.close()
 
 
