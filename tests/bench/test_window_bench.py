@@ -36,7 +36,7 @@ from datasketches import hll_sketch, kll_floats_sketch
 
 from datanexus import HyperLogLog, TDigest, WindowResult
 from datanexus.stream import SourceBatch, Tumbling, window_aggregate
-from datanexus.stream.rollup import rollup_measures, to_rollup_rows
+from datanexus.stream.rollup import RollupRows, rollup_measures
 
 START = 1_700_000_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -256,10 +256,9 @@ def test_sketches_fold_window(benchmark: Any, hundred_keys: list[dict[str, Any]]
 ROLLUP_FIELDS = {"v": {"sum", "min", "max", "m2", "digest"}, "user": {"hll"}}
 
 
-def _rows(r: WindowResult) -> list[Any]:
-    return to_rollup_rows(
-        r, tenant="t", pipeline="p", group_by=("k",), granularity_ms=10_000, fields=ROLLUP_FIELDS
-    )
+_rows = RollupRows(
+    tenant="t", pipeline="p", group_by=("k",), granularity_ms=10_000, fields=ROLLUP_FIELDS
+)
 
 
 @pytest.mark.benchmark(group="rollup measures (1 field digest+hll+stats)")

@@ -10,6 +10,7 @@ from datanexus.stream.dedup import Deduplicator, DedupOut, dedup, dedup_scope
 from datanexus.stream.dedup_keys import LocalSeenKeys, RedisSeenKeys, SeenKeys
 from datanexus.stream.rollup import (
     RollupRetraction,
+    RollupRows,
     canonical_series,
     rollup_measures,
     to_rollup_changes,
@@ -33,6 +34,7 @@ __all__ = [
     "PartitionedSource",
     "RedisSeenKeys",
     "RollupRetraction",
+    "RollupRows",
     "SeenKeys",
     "Session",
     "ShardBatch",

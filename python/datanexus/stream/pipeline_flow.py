@@ -50,7 +50,7 @@ from datanexus.retry import Retrier
 from datanexus.store.dead_letters import DeadLetter
 from datanexus.stream.dedup import DUPLICATE, Deduplicator
 from datanexus.stream.dedup_keys import LocalSeenKeys
-from datanexus.stream.rollup import rollup_measures, to_rollup_rows
+from datanexus.stream.rollup import RollupRows, rollup_measures
 from datanexus.stream.sources import PartitionedSource, SourceBatch
 from datanexus.stream.window_aggregate import DEFAULT_SHARDS, window_aggregate
 from datanexus.stream.windows import Session, Sliding, Tumbling, Window
@@ -232,22 +232,24 @@ def _rows_and_updates(
     user = tuple(agg.measures)
     group_by = tuple(agg.group_by)
     live = "redis_live" in agg.sinks
+    rows = (
+        None
+        if stored is None
+        else RollupRows(
+            tenant=spec.tenant,
+            pipeline=stored.rollup_name,
+            group_by=group_by,
+            granularity_ms=agg.size_ms,
+            fields=stored.fields,
+        )
+    )
 
     def convert(result: WindowResult) -> list[Any]:
         out: list[Any] = []
-        if stored is not None and not result.retracted:
-            out.extend(
-                to_rollup_rows(
-                    result,
-                    tenant=spec.tenant,
-                    pipeline=stored.rollup_name,
-                    group_by=group_by,
-                    granularity_ms=agg.size_ms,
-                    fields=stored.fields,
-                )
-            )
+        values = result.values  # built once: it copies the sketch images
+        if rows is not None and not result.retracted:
+            out.extend(rows(result, values))
         if live:
-            values = result.values
             key = "|".join(f"{g}={v}" for g, v in zip(group_by, result.key, strict=True))
             out.append(
                 LiveUpdate(

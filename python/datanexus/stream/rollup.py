@@ -27,6 +27,7 @@ __all__ = [
     "EVENTS_METRIC",
     "ROLLUP_NEEDS",
     "RollupRetraction",
+    "RollupRows",
     "canonical_series",
     "rollup_measures",
     "to_rollup_changes",
@@ -154,8 +155,11 @@ class RollupRetraction(NamedTuple):
 
 
 def _float(value: object, name: str) -> float | None:
-    if value is None or type(value) is float:
-        return value
+    kind = type(value)
+    if kind is float or value is None:
+        return value  # type: ignore[return-value]
+    if kind is int:  # exact ints (not bool) first: min/max of an int field are ints
+        return float(value)  # type: ignore[arg-type]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidType(f"measure {name!r}: expected a number, got {value!r}")
     return float(value)
@@ -214,6 +218,84 @@ def _plan(fields: Mapping[str, Iterable[str]]) -> tuple[_FieldPlan, ...]:
     return plan
 
 
+_new_row = tuple.__new__
+_NO_STATE = (None, None, None, None, None, None)  # min, max, mean, m2, digest, hll
+
+
+class RollupRows:
+    """:func:`to_rollup_rows` for one stream of results: the fields are checked and the
+    reserved names planned once, here (bad ``fields`` raise as :func:`rollup_measures`
+    does), so a call costs only the rows. ``values`` may pass ``result.values`` when the
+    caller has it already (building that dict copies the sketch images)."""
+
+    __slots__ = ("_granularity_ms", "_group_by", "_pipeline", "_plan", "_tenant")
+
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        pipeline: str,
+        group_by: tuple[str, ...],
+        granularity_ms: int,
+        fields: Mapping[str, Iterable[str]],
+    ) -> None:
+        self._plan = _plan(fields)
+        self._tenant = tenant
+        self._pipeline = pipeline
+        self._group_by = group_by
+        self._granularity_ms = granularity_ms
+
+    def __call__(
+        self, result: WindowResult, values: Mapping[str, object] | None = None
+    ) -> list[RollupRow]:
+        if result.retracted:
+            raise InvalidArgument(
+                "a retracted window has no rows; use to_rollup_changes to get the rows to delete"
+            )
+        if values is None:
+            values = result.values
+        series = canonical_series(self._group_by, result.key)
+        base = (
+            self._tenant, self._pipeline, series, self._granularity_ms, result.start_ms,
+            result.revision,
+        )  # fmt: skip
+        # tuple.__new__ with every field: the NamedTuple's own __new__ is a Python
+        # function taking keywords and defaults, several times slower per row.
+        try:
+            rows = [
+                _new_row(
+                    RollupRow,
+                    (*base, _count(values[_EVENTS_COUNT], _EVENTS_COUNT), 0.0, *_NO_STATE,
+                     EVENTS_METRIC),
+                )
+            ]  # fmt: skip
+            for p in self._plan:
+                total = None if p.sum is None else _float(values[p.sum], p.sum)
+                rows.append(
+                    _new_row(
+                        RollupRow,
+                        (
+                            *base,
+                            _count(values[p.n], p.n),
+                            0.0 if total is None else total,
+                            None if p.min is None else _float(values[p.min], p.min),
+                            None if p.max is None else _float(values[p.max], p.max),
+                            None if p.mean is None else _float(values[p.mean], p.mean),
+                            None if p.m2 is None else _float(values[p.m2], p.m2),
+                            None if p.digest is None else _image(values[p.digest], p.digest),
+                            None if p.hll is None else _image(values[p.hll], p.hll),
+                            p.field,
+                        ),
+                    )
+                )
+        except KeyError as e:
+            raise InvalidArgument(
+                f"the window result has no measure {e.args[0]!r}: configure its engine with "
+                "rollup_measures(fields) for the same fields"
+            ) from None
+        return rows
+
+
 def to_rollup_rows(
     result: WindowResult,
     *,
@@ -229,40 +311,16 @@ def to_rollup_rows(
     min/max/mean/m2/digest/hll None when not asked for or without values). ``revision``
     is the result's. A retracted result raises InvalidArgument (use
     :func:`to_rollup_changes`); a result lacking a reserved measure raises
-    InvalidArgument naming it; a value of the wrong type raises InvalidType.
+    InvalidArgument naming it; a value of the wrong type raises InvalidType. For a
+    stream of results, :class:`RollupRows` plans once.
     """
-    if result.retracted:
-        raise InvalidArgument(
-            "a retracted window has no rows; use to_rollup_changes to get the rows to delete"
-        )
-    plan = _plan(fields)
-    series = canonical_series(group_by, result.key)
-    values = result.values
-    base = (tenant, pipeline, series, granularity_ms, result.start_ms, result.revision)
-    try:
-        rows = [RollupRow(*base, _count(values[_EVENTS_COUNT], _EVENTS_COUNT), 0.0)]
-        for p in plan:
-            total = None if p.sum is None else _float(values[p.sum], p.sum)
-            rows.append(
-                RollupRow(
-                    *base,
-                    _count(values[p.n], p.n),
-                    0.0 if total is None else total,
-                    None if p.min is None else _float(values[p.min], p.min),
-                    None if p.max is None else _float(values[p.max], p.max),
-                    None if p.mean is None else _float(values[p.mean], p.mean),
-                    None if p.m2 is None else _float(values[p.m2], p.m2),
-                    None if p.digest is None else _image(values[p.digest], p.digest),
-                    None if p.hll is None else _image(values[p.hll], p.hll),
-                    p.field,
-                )
-            )
-    except KeyError as e:
-        raise InvalidArgument(
-            f"the window result has no measure {e.args[0]!r}: configure its engine with "
-            "rollup_measures(fields) for the same fields"
-        ) from None
-    return rows
+    return RollupRows(
+        tenant=tenant,
+        pipeline=pipeline,
+        group_by=group_by,
+        granularity_ms=granularity_ms,
+        fields=fields,
+    )(result)
 
 
 def to_rollup_changes(
