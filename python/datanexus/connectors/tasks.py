@@ -27,6 +27,11 @@ change only while the task is STOPPED, so no running reader races the change; th
 row is locked for the change. A reset deletes the progress row (the partition starts
 over); an alter sets it, backwards too.
 
+A running flow drives its own tasks (:mod:`datanexus.stream.task_tracking`): the worker
+that builds a source partition claims its task (:meth:`TaskStore.claim`), reports polls
+while it reads (:meth:`TaskStore.heartbeat`), and the run ends them
+(:meth:`TaskStore.finish`: STOPPED at a normal end, FAILED with the error otherwise).
+
 Every operation runs in one transaction scoped to the tenant
 (:func:`datanexus.store.tenancy.tenant_scope`), so row-level security applies.
 """
@@ -79,6 +84,20 @@ ALLOWED: dict[TaskState, frozenset[TaskState]] = {
     _S.FAILED: frozenset({_S.RESTARTING, _S.STOPPED}),
     _S.RESTARTING: frozenset({_S.RUNNING, _S.FAILED, _S.STOPPED, _S.UNASSIGNED}),
 }
+
+
+# What a newly built partition makes of its task (see TaskStore.claim).
+_CLAIMED: dict[TaskState, TaskState] = {
+    _S.UNASSIGNED: _S.RUNNING,
+    _S.STOPPED: _S.RUNNING,
+    _S.RUNNING: _S.RESTARTING,
+    _S.FAILED: _S.RESTARTING,
+    _S.RESTARTING: _S.RESTARTING,
+    _S.PAUSED: _S.PAUSED,
+}
+
+
+_FINISHED_FROM = (_S.RUNNING, _S.RESTARTING)
 
 
 def _state(value: TaskState | str) -> TaskState:
@@ -295,6 +314,96 @@ class TaskStore:
         for key, worker in owners.items():
             out[worker].append(keys[key])
         return out
+
+    def claim(self, flow: str, task: str, worker: str) -> Task:
+        """``worker`` starts running the task (it built its source partition): the task is
+        created if missing, gets ``worker`` and a poll, and moves by :data:`ALLOWED`:
+        UNASSIGNED and STOPPED (a run that ended, or an operator's stop) → RUNNING;
+        RUNNING, FAILED and RESTARTING (a run that died or failed) → RESTARTING, which
+        the first :meth:`heartbeat` turns RUNNING (the error of a failure stays visible
+        until then); PAUSED stays PAUSED (the operator's decision outlives runs)."""
+        _name(flow, "flow")
+        _name(task, "task")
+        _name(worker, "worker")
+        now = self._clock()
+        with tenant_scope(self._conn, self._tenant) as conn:
+            conn.execute(
+                self._q(
+                    "INSERT INTO {t} (tenant_id, flow, task) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING"
+                ),
+                (self._tenant, flow, task),
+            )
+            current = self._locked(conn, flow, task)
+            target = _CLAIMED[current.state]
+            check_transition(current.state, target)
+            keep_error = target is TaskState.RESTARTING
+            row = conn.execute(
+                self._q(
+                    "UPDATE {t} SET state = %s, worker = %s, last_poll = %s, updated_at = now(),"
+                    " error = CASE WHEN %s THEN error END"
+                    f" WHERE tenant_id = %s AND flow = %s AND task = %s RETURNING {_COLUMNS}"
+                ),
+                (target.value, worker, now, keep_error, self._tenant, flow, task),
+            ).fetchone()
+        assert row is not None  # locked above
+        return _task(row)
+
+    def heartbeat(self, flow: str, task: str, worker: str) -> TaskState:
+        """Record a poll by ``worker`` (one statement) and return the task's state, which
+        the operator may have changed; RESTARTING becomes RUNNING. A task claimed by
+        another worker since raises :class:`TaskStateError`; a missing one
+        :class:`NotFound`."""
+        now = self._clock()
+        with tenant_scope(self._conn, self._tenant) as conn:
+            row = conn.execute(
+                self._q(
+                    "UPDATE {t} SET last_poll = %s,"
+                    " updated_at = CASE WHEN state = 'RESTARTING' THEN now() ELSE updated_at END,"
+                    " error = CASE WHEN state = 'RESTARTING' THEN NULL ELSE error END,"
+                    " state = CASE WHEN state = 'RESTARTING' THEN 'RUNNING' ELSE state END"
+                    " WHERE tenant_id = %s AND flow = %s AND task = %s AND worker = %s"
+                    " RETURNING state"
+                ),
+                (now, self._tenant, flow, task, worker),
+            ).fetchone()
+        if row is None:
+            current = self.get(flow, task)  # NotFound when missing
+            raise TaskStateError(
+                f"task {task!r} of flow {flow!r} is assigned to {current.worker!r}, not {worker!r}"
+            )
+        return TaskState(row[0])
+
+    def finish(self, flow: str, worker_prefix: str, *, error: str | None = None) -> list[Task]:
+        """End a run of ``flow``: its RUNNING and RESTARTING tasks whose worker starts with
+        ``worker_prefix`` (the run's process) become FAILED with ``error`` when given,
+        else STOPPED. Tasks the run already stopped, and PAUSED ones (PAUSED → FAILED is
+        not a transition; the pause outlives the run), are left as they are. Returns the
+        changed tasks."""
+        _name(flow, "flow")
+        _name(worker_prefix, "worker_prefix")
+        target = TaskState.FAILED if error else TaskState.STOPPED
+        for running in _FINISHED_FROM:
+            check_transition(running, target)
+        like = worker_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with tenant_scope(self._conn, self._tenant) as conn:
+            rows = conn.execute(
+                self._q(
+                    "UPDATE {t} SET state = %s, error = %s, updated_at = now()"
+                    " WHERE tenant_id = %s AND flow = %s AND worker LIKE %s"
+                    " AND state = ANY(%s)"
+                    f" RETURNING {_COLUMNS}"
+                ),
+                (
+                    target.value,
+                    error,
+                    self._tenant,
+                    flow,
+                    like + "%",
+                    [s.value for s in _FINISHED_FROM],
+                ),
+            ).fetchall()
+        return sorted(map(_task, rows), key=lambda t: t.task)
 
     def _offset(self, flow: str, task: str, change: Callable[[psycopg.Cursor[Any]], None]) -> None:
         with tenant_scope(self._conn, self._tenant) as conn:
