@@ -10,7 +10,7 @@ state is an idempotent no-op, anything else raises :class:`TaskStateError`, an
     UNASSIGNED → RUNNING, PAUSED, STOPPED
     RUNNING    → PAUSED, STOPPED, FAILED, RESTARTING, UNASSIGNED
     PAUSED     → RUNNING, STOPPED, UNASSIGNED
-    STOPPED    → RUNNING, RESTARTING, UNASSIGNED
+    STOPPED    → RUNNING, RESTARTING, UNASSIGNED, FAILED
     FAILED     → RESTARTING, STOPPED
     RESTARTING → RUNNING, FAILED, STOPPED, UNASSIGNED
 
@@ -80,7 +80,9 @@ ALLOWED: dict[TaskState, frozenset[TaskState]] = {
     _S.UNASSIGNED: frozenset({_S.RUNNING, _S.PAUSED, _S.STOPPED}),
     _S.RUNNING: frozenset({_S.PAUSED, _S.STOPPED, _S.FAILED, _S.RESTARTING, _S.UNASSIGNED}),
     _S.PAUSED: frozenset({_S.RUNNING, _S.STOPPED, _S.UNASSIGNED}),
-    _S.STOPPED: frozenset({_S.RUNNING, _S.RESTARTING, _S.UNASSIGNED}),
+    # STOPPED → FAILED: a partition that reached its end (STOPPED) belongs to a run that
+    # can still fail before its last events are committed; that task's work is not done.
+    _S.STOPPED: frozenset({_S.RUNNING, _S.RESTARTING, _S.UNASSIGNED, _S.FAILED}),
     _S.FAILED: frozenset({_S.RESTARTING, _S.STOPPED}),
     _S.RESTARTING: frozenset({_S.RUNNING, _S.FAILED, _S.STOPPED, _S.UNASSIGNED}),
 }
@@ -98,6 +100,7 @@ _CLAIMED: dict[TaskState, TaskState] = {
 
 
 _FINISHED_FROM = (_S.RUNNING, _S.RESTARTING)
+_FAILED_FROM = (_S.RUNNING, _S.RESTARTING, _S.STOPPED)
 
 
 def _state(value: TaskState | str) -> TaskState:
@@ -375,33 +378,27 @@ class TaskStore:
         return TaskState(row[0])
 
     def finish(self, flow: str, worker_prefix: str, *, error: str | None = None) -> list[Task]:
-        """End a run of ``flow``: its RUNNING and RESTARTING tasks whose worker starts with
-        ``worker_prefix`` (the run's process) become FAILED with ``error`` when given,
-        else STOPPED. Tasks the run already stopped, and PAUSED ones (PAUSED → FAILED is
-        not a transition; the pause outlives the run), are left as they are. Returns the
-        changed tasks."""
+        """End a run of ``flow`` by the workers whose identity starts with
+        ``worker_prefix`` (the run's process). Normal end (no ``error``): its RUNNING and
+        RESTARTING tasks become STOPPED. Failure: its RUNNING, RESTARTING and STOPPED
+        tasks become FAILED with ``error`` (a partition that reached its end before the
+        run failed has not had its last events committed). PAUSED tasks are left as they
+        are: the pause outlives the run. Returns the changed tasks."""
         _name(flow, "flow")
         _name(worker_prefix, "worker_prefix")
         target = TaskState.FAILED if error else TaskState.STOPPED
-        for running in _FINISHED_FROM:
-            check_transition(running, target)
+        sources = _FAILED_FROM if error else _FINISHED_FROM
+        for source in sources:
+            check_transition(source, target)
         like = worker_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         with tenant_scope(self._conn, self._tenant) as conn:
             rows = conn.execute(
                 self._q(
                     "UPDATE {t} SET state = %s, error = %s, updated_at = now()"
                     " WHERE tenant_id = %s AND flow = %s AND worker LIKE %s"
-                    " AND state = ANY(%s)"
-                    f" RETURNING {_COLUMNS}"
+                    f" AND state = ANY(%s) RETURNING {_COLUMNS}"
                 ),
-                (
-                    target.value,
-                    error,
-                    self._tenant,
-                    flow,
-                    like + "%",
-                    [s.value for s in _FINISHED_FROM],
-                ),
+                (target.value, error, self._tenant, flow, like + "%", [s.value for s in sources]),
             ).fetchall()
         return sorted(map(_task, rows), key=lambda t: t.task)
 

@@ -48,7 +48,9 @@ from datanexus.errors import InvalidArgument, ServiceUnavailable
 __all__ = [
     "PartitionTask",
     "TaskTracking",
+    "error_text",
     "finish_run",
+    "flow_trackings",
     "process_identity",
     "worker_identity",
 ]
@@ -162,10 +164,11 @@ class PartitionTask:
         self._clock = clock
         self._state = state
         now = clock()
-        self._next_check = now + tracking.check_every
-        # The claim recorded a poll; a restarting task is promoted by the first check.
+        # The claim recorded a poll. A RESTARTING task polls at the first batch, which
+        # makes it RUNNING: it stays RESTARTING only until the partition really reads.
         restarting = state is TaskState.RESTARTING
-        self._next_poll = now + (tracking.check_every if restarting else tracking.poll_every)
+        self._next_check = now if restarting else now + tracking.check_every
+        self._next_poll = now if restarting else now + tracking.poll_every
         self.checks = 0
         self.polls = 0
 
@@ -232,16 +235,29 @@ def flow_trackings(flow: Any) -> list[TaskTracking]:
     return list(_trackings(getattr(flow, "substeps", ())))
 
 
+def error_text(error: BaseException) -> str:
+    """What a FAILED task keeps of ``error``: its root cause first (Bytewax wraps a
+    step's exception in a RuntimeError naming the step), then the outer error's first
+    line; at most :data:`ERROR_CHARS` characters."""
+    chain = [error]
+    while (nxt := chain[-1].__cause__ or chain[-1].__context__) is not None and nxt not in chain:
+        chain.append(nxt)
+    root = chain[-1]
+    text = f"{type(root).__name__}: {root}"
+    if root is not error:
+        outer = str(error).strip().splitlines()
+        text += f" (in {type(error).__name__}: {outer[0] if outer else ''})"
+    return text[:ERROR_CHARS]
+
+
 def finish_run(flow: Any, error: BaseException | None) -> None:
     """Close a run of the dataflow ``flow`` in this process (see the module): its
     RUNNING/RESTARTING tasks become FAILED with ``error``'s text when ``error`` is an
     exception other than an interrupt, else STOPPED. Best effort: a failure here is
     logged, never raised, so it cannot hide the run's own exception."""
-    failed = error is not None and not isinstance(error, KeyboardInterrupt | SystemExit)
     text = None
-    if failed:
-        assert error is not None
-        text = (f"{type(error).__name__}: {error}")[:ERROR_CHARS]
+    if error is not None and not isinstance(error, KeyboardInterrupt | SystemExit):
+        text = error_text(error)
     for tracking in flow_trackings(flow):
         try:
             conn, store = tracking.connect()
