@@ -3,16 +3,8 @@ worker, health and operator-controlled offsets, stored in PostgreSQL.
 
 A task is named by (flow, task) within a tenant; its ``task`` id is the source
 partition whose progress row (:mod:`datanexus.store.progress`, ``(flow, partition)``) it
-owns. States and the transitions between them (:data:`ALLOWED`; staying in the same
-state is an idempotent no-op, anything else raises :class:`TaskStateError`, an
-:class:`InvalidArgument` naming from, to and what is allowed)::
-
-    UNASSIGNED → RUNNING, PAUSED, STOPPED
-    RUNNING    → PAUSED, STOPPED, FAILED, RESTARTING, UNASSIGNED
-    PAUSED     → RUNNING, STOPPED, UNASSIGNED
-    STOPPED    → RUNNING, RESTARTING, UNASSIGNED, FAILED
-    FAILED     → RESTARTING, STOPPED
-    RESTARTING → RUNNING, FAILED, STOPPED, UNASSIGNED
+owns. States, transitions and the health rule are in
+:mod:`datanexus.connectors.task_states` (re-exported here).
 
 :meth:`TaskStore.assign` spreads a tenant's tasks over workers with the partition
 assignment of :func:`datanexus.connectors.ownership.assign` (balanced, deterministic). A
@@ -39,15 +31,25 @@ Every operation runs in one transaction scoped to the tenant
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from datanexus.connectors.ownership import assign, owner_of
+from datanexus.connectors.task_states import (
+    ALLOWED,
+    CLAIMED,
+    FAILED_FROM,
+    FINISHED_FROM,
+    HEALTHY_WITHIN,
+    Task,
+    TaskState,
+    check_transition,
+    is_healthy,
+    parse_state,
+)
 from datanexus.errors import InvalidArgument, NotFound, TaskStateError
 from datanexus.store.migrations import check_schema_name
 from datanexus.store.progress import Progress, delete_progress, set_progress
@@ -62,88 +64,6 @@ __all__ = [
     "check_transition",
     "is_healthy",
 ]
-
-HEALTHY_WITHIN = timedelta(seconds=30)
-
-
-class TaskState(StrEnum):
-    UNASSIGNED = "UNASSIGNED"
-    RUNNING = "RUNNING"
-    PAUSED = "PAUSED"
-    STOPPED = "STOPPED"
-    FAILED = "FAILED"
-    RESTARTING = "RESTARTING"
-
-
-_S = TaskState
-ALLOWED: dict[TaskState, frozenset[TaskState]] = {
-    _S.UNASSIGNED: frozenset({_S.RUNNING, _S.PAUSED, _S.STOPPED}),
-    _S.RUNNING: frozenset({_S.PAUSED, _S.STOPPED, _S.FAILED, _S.RESTARTING, _S.UNASSIGNED}),
-    _S.PAUSED: frozenset({_S.RUNNING, _S.STOPPED, _S.UNASSIGNED}),
-    # STOPPED → FAILED: a partition that reached its end (STOPPED) belongs to a run that
-    # can still fail before its last events are committed; that task's work is not done.
-    _S.STOPPED: frozenset({_S.RUNNING, _S.RESTARTING, _S.UNASSIGNED, _S.FAILED}),
-    _S.FAILED: frozenset({_S.RESTARTING, _S.STOPPED}),
-    _S.RESTARTING: frozenset({_S.RUNNING, _S.FAILED, _S.STOPPED, _S.UNASSIGNED}),
-}
-
-
-# What a newly built partition makes of its task (see TaskStore.claim).
-_CLAIMED: dict[TaskState, TaskState] = {
-    _S.UNASSIGNED: _S.RUNNING,
-    _S.STOPPED: _S.RUNNING,
-    _S.RUNNING: _S.RESTARTING,
-    _S.FAILED: _S.RESTARTING,
-    _S.RESTARTING: _S.RESTARTING,
-    _S.PAUSED: _S.PAUSED,
-}
-
-
-_FINISHED_FROM = (_S.RUNNING, _S.RESTARTING)
-_FAILED_FROM = (_S.RUNNING, _S.RESTARTING, _S.STOPPED)
-
-
-def _state(value: TaskState | str) -> TaskState:
-    try:
-        return TaskState(value)
-    except ValueError:
-        known = ", ".join(s.value for s in TaskState)
-        raise InvalidArgument(f"unknown task state {value!r}; states are {known}") from None
-
-
-def check_transition(current: TaskState | str, target: TaskState | str) -> None:
-    """Raise :class:`TaskStateError` unless ``current`` → ``target`` is allowed."""
-    src, dst = _state(current), _state(target)
-    if src is dst or dst in ALLOWED[src]:
-        return
-    allowed = ", ".join(sorted(s.value for s in ALLOWED[src]))
-    raise TaskStateError(
-        f"task state {src.value} cannot become {dst.value}; from {src.value}: {allowed}"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    flow: str
-    task: str
-    state: TaskState
-    worker: str | None
-    last_poll: datetime | None
-    error: str | None
-    updated_at: datetime
-
-    def healthy(self, now: datetime, within: timedelta = HEALTHY_WITHIN) -> bool:
-        return is_healthy(self, now, within)
-
-
-def is_healthy(task: Task, now: datetime, within: timedelta = HEALTHY_WITHIN) -> bool:
-    """RUNNING and last polled at most ``within`` before ``now`` (aware)."""
-    if now.tzinfo is None:
-        raise InvalidArgument(f"now must be an aware datetime, got naive {now.isoformat()}")
-    if task.state is not TaskState.RUNNING or task.last_poll is None:
-        return False
-    return now - task.last_poll <= within
-
 
 _COLUMNS = "flow, task, state, worker, last_poll, error, updated_at"
 
@@ -225,7 +145,7 @@ class TaskStore:
     ) -> Task:
         """Move the task to ``target`` (checked); ``error`` is kept with FAILED and
         required for it, cleared by any other state."""
-        dst = _state(target)
+        dst = parse_state(target)
         if dst is TaskState.FAILED and not error:
             raise InvalidArgument(f"task {task!r} of flow {flow!r}: FAILED needs an error")
         with tenant_scope(self._conn, self._tenant) as conn:
@@ -338,7 +258,7 @@ class TaskStore:
                 (self._tenant, flow, task),
             )
             current = self._locked(conn, flow, task)
-            target = _CLAIMED[current.state]
+            target = CLAIMED[current.state]
             check_transition(current.state, target)
             keep_error = target is TaskState.RESTARTING
             row = conn.execute(
@@ -387,7 +307,7 @@ class TaskStore:
         _name(flow, "flow")
         _name(worker_prefix, "worker_prefix")
         target = TaskState.FAILED if error else TaskState.STOPPED
-        sources = _FAILED_FROM if error else _FINISHED_FROM
+        sources = FAILED_FROM if error else FINISHED_FROM
         for source in sources:
             check_transition(source, target)
         like = worker_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
