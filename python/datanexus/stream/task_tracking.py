@@ -43,7 +43,7 @@ from typing import Any
 import psycopg
 
 from datanexus.connectors.tasks import TaskState, TaskStore
-from datanexus.errors import InvalidArgument, ServiceUnavailable
+from datanexus.errors import InvalidArgument, NotFound, ServiceUnavailable, TaskStateError
 
 __all__ = [
     "PartitionTask",
@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+MAX_RETRY = 30.0
+"""Seconds: the longest pause between attempts to reach an unreachable task table."""
 
 ERROR_CHARS = 2000
 """An error text kept with a FAILED task is cut to this many characters."""
@@ -169,6 +172,7 @@ class PartitionTask:
         restarting = state is TaskState.RESTARTING
         self._next_check = now if restarting else now + tracking.check_every
         self._next_poll = now if restarting else now + tracking.poll_every
+        self._failures = 0
         self.checks = 0
         self.polls = 0
 
@@ -182,7 +186,10 @@ class PartitionTask:
 
     def state(self) -> TaskState:
         """The task's state, read from the database at most every ``check_every`` s;
-        a poll is written (by the same statement) at most every ``poll_every`` s."""
+        a poll is written (by the same statement) at most every ``poll_every`` s. An
+        unreachable database keeps the last state and is retried with backoff (up to
+        :data:`MAX_RETRY` s). A task that another worker has claimed since (a second run
+        of the flow) or that was deleted reads as STOPPED: this partition ends."""
         now = self._clock()
         if now < self._next_check:
             return self._state
@@ -195,10 +202,17 @@ class PartitionTask:
             else:
                 self.checks += 1
                 self._state = self._store.get(self.tracking.flow, self.task).state
+            self._failures = 0
+        except (TaskStateError, NotFound) as error:
+            log.error("%s %s: %s; this partition stops", self.tracking.flow, self.task, error)
+            self._state = TaskState.STOPPED
         except (psycopg.Error, OSError) as error:
+            self._failures += 1
+            pause = min(self.tracking.check_every * 2**self._failures, MAX_RETRY)
+            self._next_check = now + pause
             log.warning(
-                "%s %s: cannot reach the task table (%s); keeping state %s",
-                self.tracking.flow, self.task, error, self._state.value,
+                "%s %s: cannot reach the task table (%s); keeping state %s, retry in %.0f s",
+                self.tracking.flow, self.task, error, self._state.value, pause,
             )  # fmt: skip
             self._reconnect()
         return self._state

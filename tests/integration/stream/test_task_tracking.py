@@ -175,3 +175,43 @@ def test_conn8_error_text_puts_the_root_cause_first() -> None:
         text = error_text(outer)
     assert text == "ValueError: bad offset 7 (in RuntimeError: error calling step)"
     assert len(error_text(ValueError("x" * 5000))) == 2000
+
+
+def test_conn8_a_lost_connection_keeps_the_state_and_reconnects_with_backoff(
+    pg: psycopg.Connection[Any], schema: str, database_url: str, tenant: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    track = tracking(database_url, schema, tenant)
+    conn, own = track.connect()
+    claimed = own.claim(FLOW, "p0", "host:1/w0")
+    clock = Clock()
+    task = PartitionTask(track, conn, own, "p0", "host:1/w0", claimed.state, clock=clock)
+    store = TaskStore(pg, schema, tenant)
+    try:
+        store.pause(FLOW, "p0")
+        conn.close()  # the connection breaks under the partition
+        clock.now += 1.0
+        assert task.state() is TaskState.RUNNING  # the last known state, kept
+        assert "cannot reach the task table" in caplog.text
+        clock.now += 1.5  # the retry waits 2 s (backoff), not the 1 s check interval
+        assert task.state() is TaskState.RUNNING
+        clock.now += 0.5
+        assert task.state() is TaskState.PAUSED  # reconnected: the pause is seen
+    finally:
+        task.close()
+
+
+def test_conn8_a_partition_whose_task_was_claimed_by_another_worker_stops(
+    pg: psycopg.Connection[Any], schema: str, database_url: str, tenant: str
+) -> None:
+    track = TaskTracking(database_url, schema, tenant, FLOW, check_every=1e-9, poll_every=1e-9)
+    inner = _Source(end=100)
+    part = PartitionedSource(inner, track).build_part("in", "p0", None)
+    try:
+        assert [b.events for b in part.next_batch()] == [[1]]
+        TaskStore(pg, schema, tenant).claim(FLOW, "p0", "elsewhere:1/w0")
+        with pytest.raises(StopIteration):
+            part.next_batch()
+        assert inner.built[0].calls == 1
+    finally:
+        part.close()
