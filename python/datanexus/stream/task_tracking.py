@@ -20,11 +20,12 @@ clock read and a comparison. The partition then
   end of input it marks the task STOPPED.
 
 :func:`finish_run` (called by :func:`datanexus.runner.run_flow`) closes the run: the
-tasks this process still runs become STOPPED after a normal end or an interrupt, FAILED
-with the error text after an exception. Tracking is best effort once a partition runs:
-a database that cannot be reached is logged and retried on the next check, with the
-last known state kept, so the data flow never fails because of its bookkeeping (its
-own sink needs the database anyway). Claiming at start is not: a partition whose task
+tasks this process still runs become STOPPED after a normal end or an interrupt; after
+an exception they, and those that already reached their end, become FAILED with the
+error text. Tracking is best effort once a partition runs: a database that cannot be
+reached is logged and retried with backoff, with the last known state kept, so the
+data flow never fails because of its bookkeeping (its own sink needs the database
+anyway). Claiming at start is not: a partition whose task
 cannot be claimed fails the build with :class:`~datanexus.errors.ServiceUnavailable`.
 """
 
@@ -265,10 +266,10 @@ def error_text(error: BaseException) -> str:
 
 
 def finish_run(flow: Any, error: BaseException | None) -> None:
-    """Close a run of the dataflow ``flow`` in this process (see the module): its
-    RUNNING/RESTARTING tasks become FAILED with ``error``'s text when ``error`` is an
-    exception other than an interrupt, else STOPPED. Best effort: a failure here is
-    logged, never raised, so it cannot hide the run's own exception."""
+    """Close a run of the dataflow ``flow`` in this process (see the module and
+    :meth:`~datanexus.connectors.tasks.TaskStore.finish`): FAILED with ``error``'s text
+    when ``error`` is an exception other than an interrupt, else STOPPED. Best effort: a
+    failure here is logged, never raised, so it cannot hide the run's own exception."""
     text = None
     if error is not None and not isinstance(error, KeyboardInterrupt | SystemExit):
         text = error_text(error)
