@@ -4,6 +4,8 @@
 :func:`run_flow` runs a Bytewax dataflow here with ``workers`` worker threads (Bytewax's
 own execution, as ``python -m bytewax.run -w N`` would) and, when ``recovery_dir`` is
 given, with Bytewax recovery so that a restarted run resumes from the last snapshot.
+The flow's connector tasks (CONN-8), if its source tracks them, are closed with the run:
+STOPPED when it ends normally or is interrupted, FAILED with the error when it raises.
 """
 
 from __future__ import annotations
@@ -71,9 +73,13 @@ def run_flow(
     recovery_dir: Path | None = None,
     epoch: timedelta = EPOCH,
 ) -> None:
-    """Run ``flow`` to completion (or until interrupted) in this process."""
+    """Run ``flow`` to completion (or until interrupted) in this process. The tasks of
+    its tracked sources this process ran are finished with the run (see the module);
+    the run's own exception always propagates unchanged."""
     from bytewax._bytewax import cli_main
     from bytewax.recovery import RecoveryConfig, init_db_dir
+
+    from datanexus.stream.task_tracking import finish_run
 
     recovery = None
     if recovery_dir is not None:
@@ -81,11 +87,16 @@ def run_flow(
             recovery_dir.mkdir(parents=True, exist_ok=True)
             init_db_dir(recovery_dir, RECOVERY_PARTITIONS)  # type: ignore[no-untyped-call]
         recovery = RecoveryConfig(str(recovery_dir))  # type: ignore[no-untyped-call]
-    cli_main(  # type: ignore[no-untyped-call]
-        flow,
-        workers_per_process=workers,
-        process_id=None,
-        addresses=None,
-        epoch_interval=epoch,
-        recovery_config=recovery,
-    )
+    try:
+        cli_main(  # type: ignore[no-untyped-call]
+            flow,
+            workers_per_process=workers,
+            process_id=None,
+            addresses=None,
+            epoch_interval=epoch,
+            recovery_config=recovery,
+        )
+    except BaseException as error:
+        finish_run(flow, error)
+        raise
+    finish_run(flow, None)

@@ -8,6 +8,11 @@ calls it with the spec's options and a :class:`SourceContext`. An unknown kind i
 entry points and swaps the table in one assignment, so a lookup sees the old table or the
 new one, never a mix.
 
+A flow's connector tasks (CONN-8) are named by :func:`task_id`: for the built-in
+sources that write progress rows, the row's partition (``<source>/<partition>``, e.g.
+``redis-stream/dn:acme:orders``), so that an operator's offset change reaches the row
+the task owns; for the others (generators, plug-ins) the Bytewax partition name.
+
 Redis stream keys follow one convention, :func:`redis_stream_key`, shared with the
 ingestion publishers: ``dn:<tenant>:<stream>``.
 """
@@ -25,6 +30,7 @@ from typing import Any
 import redis
 from bytewax.inputs import FixedPartitionedSource
 
+from datanexus.connectors import files, rabbitmq_stream, redis_streams
 from datanexus.connectors.event_models import IotReadings, Payments
 from datanexus.connectors.files import FileSource
 from datanexus.connectors.generator import ModelEventsSource
@@ -40,6 +46,7 @@ __all__ = [
     "make_source",
     "redis_stream_key",
     "reload_sources",
+    "task_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -202,6 +209,20 @@ def reload_sources() -> dict[str, SourceFactory]:
     table = _load()
     _sources = table
     return table
+
+
+# Kind → the ``source`` its MessageBatches (and so its progress rows) are named with.
+_PROGRESS_NAMES = {
+    "redis_stream": redis_streams.SOURCE,
+    "rabbitmq_stream": rabbitmq_stream.SOURCE,
+    "file": files.SOURCE,
+}
+
+
+def task_id(kind: str, partition: str) -> str:
+    """The connector task id of ``partition`` of a ``kind`` source (see the module)."""
+    prefix = _PROGRESS_NAMES.get(kind)
+    return partition if prefix is None else f"{prefix}/{partition}"
 
 
 def known_sources() -> list[str]:

@@ -3,16 +3,8 @@ worker, health and operator-controlled offsets, stored in PostgreSQL.
 
 A task is named by (flow, task) within a tenant; its ``task`` id is the source
 partition whose progress row (:mod:`datanexus.store.progress`, ``(flow, partition)``) it
-owns. States and the transitions between them (:data:`ALLOWED`; staying in the same
-state is an idempotent no-op, anything else raises :class:`TaskStateError`, an
-:class:`InvalidArgument` naming from, to and what is allowed)::
-
-    UNASSIGNED → RUNNING, PAUSED, STOPPED
-    RUNNING    → PAUSED, STOPPED, FAILED, RESTARTING, UNASSIGNED
-    PAUSED     → RUNNING, STOPPED, UNASSIGNED
-    STOPPED    → RUNNING, RESTARTING, UNASSIGNED
-    FAILED     → RESTARTING, STOPPED
-    RESTARTING → RUNNING, FAILED, STOPPED, UNASSIGNED
+owns. States, transitions and the health rule are in
+:mod:`datanexus.connectors.task_states` (re-exported here).
 
 :meth:`TaskStore.assign` spreads a tenant's tasks over workers with the partition
 assignment of :func:`datanexus.connectors.ownership.assign` (balanced, deterministic). A
@@ -27,6 +19,11 @@ change only while the task is STOPPED, so no running reader races the change; th
 row is locked for the change. A reset deletes the progress row (the partition starts
 over); an alter sets it, backwards too.
 
+A running flow drives its own tasks (:mod:`datanexus.stream.task_tracking`): the worker
+that builds a source partition claims its task (:meth:`TaskStore.claim`), reports polls
+while it reads (:meth:`TaskStore.heartbeat`), and the run ends them
+(:meth:`TaskStore.finish`: STOPPED at a normal end, FAILED with the error otherwise).
+
 Every operation runs in one transaction scoped to the tenant
 (:func:`datanexus.store.tenancy.tenant_scope`), so row-level security applies.
 """
@@ -34,15 +31,25 @@ Every operation runs in one transaction scoped to the tenant
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from datanexus.connectors.ownership import assign, owner_of
+from datanexus.connectors.task_states import (
+    ALLOWED,
+    CLAIMED,
+    FAILED_FROM,
+    FINISHED_FROM,
+    HEALTHY_WITHIN,
+    Task,
+    TaskState,
+    check_transition,
+    is_healthy,
+    parse_state,
+)
 from datanexus.errors import InvalidArgument, NotFound, TaskStateError
 from datanexus.store.migrations import check_schema_name
 from datanexus.store.progress import Progress, delete_progress, set_progress
@@ -57,71 +64,6 @@ __all__ = [
     "check_transition",
     "is_healthy",
 ]
-
-HEALTHY_WITHIN = timedelta(seconds=30)
-
-
-class TaskState(StrEnum):
-    UNASSIGNED = "UNASSIGNED"
-    RUNNING = "RUNNING"
-    PAUSED = "PAUSED"
-    STOPPED = "STOPPED"
-    FAILED = "FAILED"
-    RESTARTING = "RESTARTING"
-
-
-_S = TaskState
-ALLOWED: dict[TaskState, frozenset[TaskState]] = {
-    _S.UNASSIGNED: frozenset({_S.RUNNING, _S.PAUSED, _S.STOPPED}),
-    _S.RUNNING: frozenset({_S.PAUSED, _S.STOPPED, _S.FAILED, _S.RESTARTING, _S.UNASSIGNED}),
-    _S.PAUSED: frozenset({_S.RUNNING, _S.STOPPED, _S.UNASSIGNED}),
-    _S.STOPPED: frozenset({_S.RUNNING, _S.RESTARTING, _S.UNASSIGNED}),
-    _S.FAILED: frozenset({_S.RESTARTING, _S.STOPPED}),
-    _S.RESTARTING: frozenset({_S.RUNNING, _S.FAILED, _S.STOPPED, _S.UNASSIGNED}),
-}
-
-
-def _state(value: TaskState | str) -> TaskState:
-    try:
-        return TaskState(value)
-    except ValueError:
-        known = ", ".join(s.value for s in TaskState)
-        raise InvalidArgument(f"unknown task state {value!r}; states are {known}") from None
-
-
-def check_transition(current: TaskState | str, target: TaskState | str) -> None:
-    """Raise :class:`TaskStateError` unless ``current`` → ``target`` is allowed."""
-    src, dst = _state(current), _state(target)
-    if src is dst or dst in ALLOWED[src]:
-        return
-    allowed = ", ".join(sorted(s.value for s in ALLOWED[src]))
-    raise TaskStateError(
-        f"task state {src.value} cannot become {dst.value}; from {src.value}: {allowed}"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    flow: str
-    task: str
-    state: TaskState
-    worker: str | None
-    last_poll: datetime | None
-    error: str | None
-    updated_at: datetime
-
-    def healthy(self, now: datetime, within: timedelta = HEALTHY_WITHIN) -> bool:
-        return is_healthy(self, now, within)
-
-
-def is_healthy(task: Task, now: datetime, within: timedelta = HEALTHY_WITHIN) -> bool:
-    """RUNNING and last polled at most ``within`` before ``now`` (aware)."""
-    if now.tzinfo is None:
-        raise InvalidArgument(f"now must be an aware datetime, got naive {now.isoformat()}")
-    if task.state is not TaskState.RUNNING or task.last_poll is None:
-        return False
-    return now - task.last_poll <= within
-
 
 _COLUMNS = "flow, task, state, worker, last_poll, error, updated_at"
 
@@ -203,7 +145,7 @@ class TaskStore:
     ) -> Task:
         """Move the task to ``target`` (checked); ``error`` is kept with FAILED and
         required for it, cleared by any other state."""
-        dst = _state(target)
+        dst = parse_state(target)
         if dst is TaskState.FAILED and not error:
             raise InvalidArgument(f"task {task!r} of flow {flow!r}: FAILED needs an error")
         with tenant_scope(self._conn, self._tenant) as conn:
@@ -295,6 +237,90 @@ class TaskStore:
         for key, worker in owners.items():
             out[worker].append(keys[key])
         return out
+
+    def claim(self, flow: str, task: str, worker: str) -> Task:
+        """``worker`` starts running the task (it built its source partition): the task is
+        created if missing, gets ``worker`` and a poll, and moves by :data:`ALLOWED`:
+        UNASSIGNED and STOPPED (a run that ended, or an operator's stop) → RUNNING;
+        RUNNING, FAILED and RESTARTING (a run that died or failed) → RESTARTING, which
+        the first :meth:`heartbeat` turns RUNNING (the error of a failure stays visible
+        until then); PAUSED stays PAUSED (the operator's decision outlives runs)."""
+        _name(flow, "flow")
+        _name(task, "task")
+        _name(worker, "worker")
+        now = self._clock()
+        with tenant_scope(self._conn, self._tenant) as conn:
+            conn.execute(
+                self._q(
+                    "INSERT INTO {t} (tenant_id, flow, task) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING"
+                ),
+                (self._tenant, flow, task),
+            )
+            current = self._locked(conn, flow, task)
+            target = CLAIMED[current.state]
+            check_transition(current.state, target)
+            keep_error = target is TaskState.RESTARTING
+            row = conn.execute(
+                self._q(
+                    "UPDATE {t} SET state = %s, worker = %s, last_poll = %s, updated_at = now(),"
+                    " error = CASE WHEN %s THEN error END"
+                    f" WHERE tenant_id = %s AND flow = %s AND task = %s RETURNING {_COLUMNS}"
+                ),
+                (target.value, worker, now, keep_error, self._tenant, flow, task),
+            ).fetchone()
+        assert row is not None  # locked above
+        return _task(row)
+
+    def heartbeat(self, flow: str, task: str, worker: str) -> TaskState:
+        """Record a poll by ``worker`` (one statement) and return the task's state, which
+        the operator may have changed; RESTARTING becomes RUNNING. A task claimed by
+        another worker since raises :class:`TaskStateError`; a missing one
+        :class:`NotFound`."""
+        now = self._clock()
+        with tenant_scope(self._conn, self._tenant) as conn:
+            row = conn.execute(
+                self._q(
+                    "UPDATE {t} SET last_poll = %s,"
+                    " updated_at = CASE WHEN state = 'RESTARTING' THEN now() ELSE updated_at END,"
+                    " error = CASE WHEN state = 'RESTARTING' THEN NULL ELSE error END,"
+                    " state = CASE WHEN state = 'RESTARTING' THEN 'RUNNING' ELSE state END"
+                    " WHERE tenant_id = %s AND flow = %s AND task = %s AND worker = %s"
+                    " RETURNING state"
+                ),
+                (now, self._tenant, flow, task, worker),
+            ).fetchone()
+        if row is None:
+            current = self.get(flow, task)  # NotFound when missing
+            raise TaskStateError(
+                f"task {task!r} of flow {flow!r} is assigned to {current.worker!r}, not {worker!r}"
+            )
+        return TaskState(row[0])
+
+    def finish(self, flow: str, worker_prefix: str, *, error: str | None = None) -> list[Task]:
+        """End a run of ``flow`` by the workers whose identity starts with
+        ``worker_prefix`` (the run's process). Normal end (no ``error``): its RUNNING and
+        RESTARTING tasks become STOPPED. Failure: its RUNNING, RESTARTING and STOPPED
+        tasks become FAILED with ``error`` (a partition that reached its end before the
+        run failed has not had its last events committed). PAUSED tasks are left as they
+        are: the pause outlives the run. Returns the changed tasks."""
+        _name(flow, "flow")
+        _name(worker_prefix, "worker_prefix")
+        target = TaskState.FAILED if error else TaskState.STOPPED
+        sources = FAILED_FROM if error else FINISHED_FROM
+        for source in sources:
+            check_transition(source, target)
+        like = worker_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with tenant_scope(self._conn, self._tenant) as conn:
+            rows = conn.execute(
+                self._q(
+                    "UPDATE {t} SET state = %s, error = %s, updated_at = now()"
+                    " WHERE tenant_id = %s AND flow = %s AND worker LIKE %s"
+                    f" AND state = ANY(%s) RETURNING {_COLUMNS}"
+                ),
+                (target.value, error, self._tenant, flow, like + "%", [s.value for s in sources]),
+            ).fetchall()
+        return sorted(map(_task, rows), key=lambda t: t.task)
 
     def _offset(self, flow: str, task: str, change: Callable[[psycopg.Cursor[Any]], None]) -> None:
         with tenant_scope(self._conn, self._tenant) as conn:

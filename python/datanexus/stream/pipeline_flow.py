@@ -4,7 +4,10 @@ PostgreSQL rollups and Redis live results.
 Steps (step ids in brackets):
 
 1. ``[in]`` the spec's source (:mod:`datanexus.connectors.registry`), wrapped in
-   :class:`PartitionedSource` so that watermarks follow each source partition;
+   :class:`PartitionedSource` so that watermarks follow each source partition, and each
+   partition is a connector task of the flow (CONN-8, :mod:`datanexus.stream.task_tracking`:
+   claimed when built, paused and stopped by the operator, STOPPED at its end; the run
+   marks FAILED ones in :func:`datanexus.runner.run_flow`);
 2. ``[prepare]`` per batch: message bodies are decoded (undecodable → dead letter
    ``decode``), then the compiled pipeline runs its schema check and steps in order
    (failures → dead letter with the step and reason; the original body is stored, never a
@@ -41,7 +44,7 @@ from datanexus.connectors.decode import Decoded, MessageBatch, decode_batch
 from datanexus.connectors.idempotency import idempotency_key
 from datanexus.connectors.postgres import PostgresSink
 from datanexus.connectors.redis_live import LiveUpdate, RedisLiveSink
-from datanexus.connectors.registry import SourceContext, make_source
+from datanexus.connectors.registry import SourceContext, make_source, task_id
 from datanexus.errors import RecordRejected
 from datanexus.pipeline import AggregationSpec, PipelineSpec
 from datanexus.pipeline.schema import SchemaValidator
@@ -52,6 +55,7 @@ from datanexus.stream.dedup import DUPLICATE, Deduplicator
 from datanexus.stream.dedup_keys import LocalSeenKeys
 from datanexus.stream.rollup import RollupRows, rollup_measures
 from datanexus.stream.sources import PartitionedSource, SourceBatch
+from datanexus.stream.task_tracking import TaskTracking
 from datanexus.stream.window_aggregate import DEFAULT_SHARDS, window_aggregate
 from datanexus.stream.windows import Session, Sliding, Tumbling, Window
 
@@ -284,6 +288,7 @@ def build_pipeline_flow(
     on_events: Callable[[int], None] | None = None,
     store_retrier: Callable[[], Retrier] | None = None,
     live_retrier: Callable[[], Retrier] | None = None,
+    track_tasks: bool = True,
 ) -> Dataflow:
     """The dataflow running ``spec`` against ``targets``. ``stop_at_end`` ends replayable
     sources at the position they had when the flow started (finite runs: the demo,
@@ -292,7 +297,10 @@ def build_pipeline_flow(
     spec's steps. ``on_events`` is called
     with the number of events (or messages) of each input batch, for progress displays.
     ``store_retrier`` / ``live_retrier`` build the retry policy (backoff, circuit breaker)
-    of the PostgreSQL / Redis live sink; default: each sink's own."""
+    of the PostgreSQL / Redis live sink; default: each sink's own. ``track_tasks``
+    (default) makes each source partition a connector task ``(flow_name, task_id)`` of
+    the spec's tenant in ``targets.schema`` (CONN-8); off, the flow does not touch the
+    task table and operators cannot pause or stop its partitions."""
     flow_name = f"pipeline_{spec.name}"
     flow = Dataflow(flow_name)
     context = SourceContext(
@@ -303,8 +311,17 @@ def build_pipeline_flow(
         batch_size=batch_size,
         stop_at_end=stop_at_end,
     )
+    tracking = None
+    if track_tasks:
+        tracking = TaskTracking(
+            targets.database_url,
+            targets.schema,
+            spec.tenant,
+            flow_name,
+            task_id=functools.partial(task_id, spec.source.kind),
+        )
     source: PartitionedSource[Any, Any] = PartitionedSource(
-        make_source(spec.source.kind, spec.source.options, context)
+        make_source(spec.source.kind, spec.source.options, context), tracking
     )
     batches: Stream[SourceBatch[Any]] = op.input("in", flow, source)
     if on_events is not None:

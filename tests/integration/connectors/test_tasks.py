@@ -161,3 +161,58 @@ def test_conn8_tasks_are_tenant_scoped(
     with tenant_scope(pg, "globex") as conn:
         rows = conn.execute(f'SELECT count(*) FROM "{schema}".connector_tasks').fetchone()
     assert rows == (1,)
+
+
+def test_conn8_claim_starts_new_and_stopped_tasks_and_restarts_the_others(
+    store: TaskStore, clock: Clock
+) -> None:
+    fresh = store.claim(FLOW, "redis-stream/dn:acme:new", "host:1/w0")  # created
+    assert (fresh.state, fresh.worker, fresh.last_poll) == (TaskState.RUNNING, "host:1/w0",
+                                                            clock.now)  # fmt: skip
+    store.transition(FLOW, TASKS[0], TaskState.STOPPED)
+    assert store.claim(FLOW, TASKS[0], "host:2/w0").state is TaskState.RUNNING
+    store.assign(["w1"])  # TASKS[1:] RUNNING: a run that died leaves them so
+    assert store.claim(FLOW, TASKS[1], "host:2/w0").state is TaskState.RESTARTING
+    store.transition(FLOW, TASKS[2], TaskState.FAILED, error="boom")
+    restarting = store.claim(FLOW, TASKS[2], "host:2/w1")
+    assert (restarting.state, restarting.error) == (TaskState.RESTARTING, "boom")
+    store.pause(FLOW, TASKS[3])
+    paused = store.claim(FLOW, TASKS[3], "host:2/w1")
+    assert (paused.state, paused.worker) == (TaskState.PAUSED, "host:2/w1")
+
+
+def test_conn8_heartbeat_polls_promotes_restarting_and_reports_the_state(
+    store: TaskStore, clock: Clock
+) -> None:
+    store.assign(["w1"])
+    store.transition(FLOW, TASKS[0], TaskState.FAILED, error="boom")
+    store.claim(FLOW, TASKS[0], "host:2/w0")
+    clock.now += timedelta(seconds=7)
+    assert store.heartbeat(FLOW, TASKS[0], "host:2/w0") is TaskState.RUNNING
+    task = store.get(FLOW, TASKS[0])
+    assert (task.last_poll, task.error) == (clock.now, None)
+    assert store.health(FLOW, TASKS[0])
+    store.pause(FLOW, TASKS[0])
+    assert store.heartbeat(FLOW, TASKS[0], "host:2/w0") is TaskState.PAUSED
+    with pytest.raises(TaskStateError, match="assigned to 'host:2/w0', not 'host:3/w0'"):
+        store.heartbeat(FLOW, TASKS[0], "host:3/w0")
+    with pytest.raises(NotFound):
+        store.heartbeat(FLOW, "nope", "host:2/w0")
+
+
+def test_conn8_finish_ends_only_the_runs_own_tasks(store: TaskStore) -> None:
+    mine = [store.claim(FLOW, t, f"host:12/w{i % 2}").task for i, t in enumerate(TASKS[:4])]
+    other = store.claim(FLOW, TASKS[4], "host:123/w0").task  # pid 123 is not pid 12
+    store.pause(FLOW, mine[0])
+    store.transition(FLOW, mine[1], TaskState.STOPPED)  # reached its end
+    changed = store.finish(FLOW, "host:12/", error="RuntimeError: boom")
+    assert [t.task for t in changed] == sorted(mine[1:])
+    assert {t.state for t in changed} == {TaskState.FAILED}
+    assert {t.error for t in changed} == {"RuntimeError: boom"}
+    assert store.get(FLOW, mine[0]).state is TaskState.PAUSED
+    assert store.get(FLOW, other).state is TaskState.RUNNING
+    stopped = store.finish(FLOW, "host:123/")
+    assert [(t.task, t.state, t.error) for t in stopped] == [(other, TaskState.STOPPED, None)]
+    store.claim(FLOW, TASKS[5], "host:999/w0")
+    assert store.finish(FLOW, "host:%/") == []  # LIKE wildcards in a prefix are literal
+    assert store.get(FLOW, TASKS[5]).state is TaskState.RUNNING

@@ -83,3 +83,19 @@ def test_conn8_healthy_iff_running_and_polled_within_30s(
 def test_conn8_health_needs_an_aware_now() -> None:
     with pytest.raises(InvalidArgument, match="aware"):
         is_healthy(_task(S.RUNNING, NOW), datetime(2024, 5, 1))  # noqa: DTZ001
+
+
+def test_conn8_what_a_run_does_to_a_task_is_allowed_by_the_table() -> None:
+    from datanexus.connectors.task_states import CLAIMED, FAILED_FROM, FINISHED_FROM
+
+    assert set(CLAIMED) == set(TaskState)
+    for before, after in CLAIMED.items():
+        check_transition(before, after)
+    assert CLAIMED[S.PAUSED] is S.PAUSED  # an operator's pause outlives runs
+    assert {CLAIMED[s] for s in (S.RUNNING, S.FAILED, S.RESTARTING)} == {S.RESTARTING}
+    for before in FINISHED_FROM:
+        check_transition(before, S.STOPPED)
+    for before in FAILED_FROM:
+        check_transition(before, S.FAILED)
+    assert S.PAUSED not in FAILED_FROM
+    assert S.PAUSED not in FINISHED_FROM
