@@ -5,6 +5,7 @@ pub mod codec;
 pub mod error;
 pub mod hash;
 pub mod hll;
+pub mod pgcopy;
 pub mod rolling;
 pub mod tdigest;
 pub mod watermark;

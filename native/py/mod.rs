@@ -7,6 +7,7 @@ mod arrays;
 mod errors;
 mod gil;
 mod hll;
+mod pgcopy;
 mod rolling;
 mod serial;
 mod tdigest;
@@ -32,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<window_result::PyWindowResult>()?;
     m.add_class::<window_router::PyWindowRouter>()?;
     m.add_class::<window_router::PyShardBatch>()?;
+    m.add_function(wrap_pyfunction!(pgcopy::copy_binary, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

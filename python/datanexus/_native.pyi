@@ -730,3 +730,8 @@ class ShardBatch:
         """The series keys (tuples of the group-by values), aligned with ``events``."""
 
     def __reduce__(self) -> tuple[Any, tuple[bytes, list[Any]]]: ...
+
+def copy_binary(rows: list[Any], kinds: list[str]) -> bytes:
+    """The binary COPY tuples of ``rows`` (tuples; one value per column of ``kinds``:
+    ``text``, ``bytea``, ``int8``, ``float8``, ``timestamptz_ms``), without signature
+    and trailer."""

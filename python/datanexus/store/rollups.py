@@ -37,12 +37,14 @@ process, so one core: the sink reaches its rate with one writer per worker.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
 
+from datanexus.binary_copy import write_rows
 from datanexus.store.levels import Level, read_levels
 from datanexus.store.progress import Progress, record_progress
 from datanexus.store.staging import copy_into_staging, prefer_lz4
@@ -91,12 +93,9 @@ ROLLUP_COLUMNS: tuple[tuple[str, str], ...] = (
     ("metric", "text"),
 )
 
-# Binary COPY reads each field with the column's own receive function, and a timestamptz
-# is an int8 of microseconds since 2000-01-01 UTC: epoch ms convert exactly, by integer
-# arithmetic, with no datetime built per row.
-_PG_EPOCH_US = 946_684_800_000_000
+# First emissions are COPYed straight into the table: window_start from epoch ms.
 _DIRECT_COLUMNS = tuple(
-    ("window_start", kind) if name == "window_start_ms" else (name, kind)
+    ("window_start", "timestamptz_ms") if name == "window_start_ms" else (name, kind)
     for name, kind in ROLLUP_COLUMNS
 )
 _KEY = ("tenant_id", "pipeline", "granularity_ms", "series", "metric", "window_start")
@@ -159,15 +158,14 @@ def _upsert(schema: str, *, log_invalidations: bool) -> sql.Composed:
     )
 
 
-def _natural_key(r: RollupRow) -> tuple[object, ...]:
-    return (r.tenant, r.pipeline, r.series, r.granularity_ms, r.window_start_ms, r.metric)
+# tenant, pipeline, series, granularity_ms, window_start_ms, metric
+_natural_key = operator.itemgetter(0, 1, 2, 3, 4, 14)
 
 
 def _highest_revisions(rows: Sequence[RollupRow]) -> Sequence[RollupRow]:
     """``rows`` with one row per natural key, the highest revision (the first of equals):
     an upsert may not touch a row twice. The common case, no duplicates, costs one set."""
-    keys = {_natural_key(r) for r in rows}
-    if len(keys) == len(rows):
+    if len(set(map(_natural_key, rows))) == len(rows):
         return rows
     best: dict[tuple[object, ...], RollupRow] = {}
     for r in rows:
@@ -196,9 +194,7 @@ def _copy_new(cur: psycopg.Cursor[Any], schema: str, rows: Sequence[RollupRow]) 
     )
     try:
         with cur.connection.transaction(), cur.copy(copy_sql) as copy:
-            copy.set_types([kind for _, kind in _DIRECT_COLUMNS])
-            for r in rows:
-                copy.write_row((*r[:4], r.window_start_ms * 1000 - _PG_EPOCH_US, *r[5:]))
+            write_rows(copy, rows, [kind for _, kind in _DIRECT_COLUMNS])
     except psycopg.errors.UniqueViolation:
         return False
     return True

@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from datanexus.binary_copy import write_rows
+
 __all__ = ["copy_into_staging", "prefer_lz4"]
 
 # Sketch images (a dense HLL is 2 KB) push rows past the TOAST threshold, so every row is
@@ -54,6 +56,4 @@ def copy_into_staging(
         sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns)
     )
     with cur.copy(copy_sql) as copy:
-        copy.set_types([kind for _, kind in columns])
-        for row in rows:
-            copy.write_row(row)
+        write_rows(copy, rows, [kind for _, kind in columns])
