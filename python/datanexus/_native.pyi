@@ -21,6 +21,7 @@ __all__ = [
     "WindowResult",
     "WindowRouter",
     "__version__",
+    "copy_binary",
 ]
 
 __version__: str
