@@ -115,7 +115,9 @@ _SERIES_LIMIT = 65_536
 
 def canonical_series(group_by: tuple[str, ...], key: tuple[object, ...]) -> str:
     """The series column: the group-by values as a JSON object with sorted keys,
-    separators ``(",", ":")`` and ``ensure_ascii=False``; ``"{}"`` without group-by.
+    separators ``(",", ":")`` and ``ensure_ascii=False``; ``"{}"`` without group-by. A
+    value holding a lone surrogate (valid JSON, not storable UTF-8) makes the whole text
+    ASCII with ``\\u`` escapes, the same JSON value.
     A key of another length, or a NaN/±inf value (not JSON), raises InvalidArgument."""
     # True == 1 == 1.0 as dict keys, yet they are three JSON values: the types are part
     # of the cache key.
@@ -133,6 +135,13 @@ def canonical_series(group_by: tuple[str, ...], key: tuple[object, ...]) -> str:
         raise InvalidArgument(
             f"group-by values {key!r} of {list(group_by)} are not JSON (NaN or ±inf): {e}"
         ) from None
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            # A lone surrogate (JSON allows "\ud800") cannot be stored as text: escape it,
+            # still the same JSON value, rather than fail every write of the series.
+            text = json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
     if len(_SERIES) >= _SERIES_LIMIT:
         _SERIES.clear()
     _SERIES[cache_key] = text

@@ -242,3 +242,11 @@ def test_retracted_sessions_become_deletions() -> None:
     live = to_rollup_changes(first[0], **kw)
     assert isinstance(live, list)
     assert [r.metric for r in live] == ["*", "v"]
+
+
+def test_a_lone_surrogate_in_a_key_gives_a_storable_series_of_the_same_value() -> None:
+    """JSON allows "\\ud800"; PostgreSQL text does not: the series escapes it."""
+    series = canonical_series(("region", "city"), ("\ud800x", "Zürich"))
+    series.encode()  # storable UTF-8
+    assert json.loads(series) == {"region": "\ud800x", "city": "Zürich"}
+    assert canonical_series(("city",), ("Zürich",)) == '{"city":"Zürich"}'
