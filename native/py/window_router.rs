@@ -228,6 +228,21 @@ impl PyShardBatch {
     }
 }
 
+/// Runs one shard's part through the engine, without the GIL.
+fn run_routed(
+    engine: &mut PyWindowEngine,
+    py: Python<'_>,
+    part: &PyShardBatch,
+    now: Option<i64>,
+) -> PyResult<Output> {
+    let inner = &mut engine.inner;
+    without_gil(py, || {
+        let mut out = Output::default();
+        inner.process_routed(&part.routed, now, &mut out)?;
+        Ok(out)
+    })
+}
+
 /// `WindowEngine.process_routed`: one shard's part of a routed batch →
 /// `(results, late events)`.
 pub(super) fn process_routed<'py>(
@@ -237,12 +252,7 @@ pub(super) fn process_routed<'py>(
     now: Option<i64>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let part = batch.get();
-    let inner = &mut engine.inner;
-    let mut out = without_gil(py, || {
-        let mut out = Output::default();
-        inner.process_routed(&part.routed, now, &mut out)?;
-        Ok(out)
-    })?;
+    let mut out = run_routed(engine, py, part, now)?;
     let events = part.events.bind(py);
     let late = PyList::new(
         py,
@@ -265,12 +275,7 @@ pub(super) fn process_routed_marks<'py>(
     now: Option<i64>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let part = batch.get();
-    let inner = &mut engine.inner;
-    let mut out = without_gil(py, || {
-        let mut out = Output::default();
-        inner.process_routed(&part.routed, now, &mut out)?;
-        Ok(out)
-    })?;
+    let mut out = run_routed(engine, py, part, now)?;
     PyTuple::new(
         py,
         [
