@@ -60,6 +60,16 @@ class Principal:
     session: bool = False
     """True when the credential is a cookie session (:mod:`datanexus.api.sessions`)."""
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any], *, session: bool = False) -> Principal:
+        """From the columns tenant_id, key_id, team_id, scopes, tenant status, the two
+        quotas, the key's role and its team's role (in that order), as the key and
+        session lookups select them."""
+        role = effective_role(row[7], row[8])
+        return cls(
+            row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], role, session=session
+        )
+
 
 def generate_key() -> str:
     """A fresh key: ``dnx_`` + 64 lowercase hex from 32 bytes of ``secrets``."""
@@ -98,6 +108,30 @@ def audit(
         conn.execute(
             statement, (actor_tenant, actor_tenant, actor_key, action, target, Jsonb(mirrored))
         )
+
+
+def audit_by(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    principal: Principal,
+    action: str,
+    target: str,
+    *,
+    tenant: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """:func:`audit` of an action by ``principal`` (its tenant and key) in ``tenant``
+    (default: the principal's own)."""
+    audit(
+        conn,
+        schema,
+        tenant=principal.tenant if tenant is None else tenant,
+        actor_tenant=principal.tenant,
+        actor_key=principal.key_id,
+        action=action,
+        target=target,
+        details=details,
+    )
 
 
 def create_key(
@@ -196,8 +230,7 @@ def authenticate(conn: psycopg.Connection[Any], schema: str, key: str) -> Princi
     ).fetchone()
     if row is None:
         return None
-    role = effective_role(row[7], row[8])
-    return Principal(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], role)
+    return Principal.from_row(row)
 
 
 def tenant_status(

@@ -26,7 +26,6 @@ from starlette.requests import Request
 
 from datanexus.api.errors import ApiError
 from datanexus.api.keys import Principal
-from datanexus.api.roles import effective_role
 from datanexus.api.state import ApiState
 from datanexus.errors import NotAuthenticated
 from datanexus.store.migrations import check_schema_name
@@ -99,17 +98,7 @@ def lookup_session(
     ).fetchone()
     if row is None:
         return None
-    principal = Principal(
-        row[0],
-        row[1],
-        row[2],
-        tuple(row[3]),
-        row[4],
-        row[5],
-        row[6],
-        effective_role(row[7], row[8]),
-        session=True,
-    )
+    principal = Principal.from_row(row, session=True)
     return principal, bytes(row[9])
 
 

@@ -20,7 +20,7 @@ from datanexus.api.errors import ApiError, not_found
 from datanexus.api.keys import (
     TENANT_PATTERN,
     Principal,
-    audit,
+    audit_by,
     create_key,
 )
 from datanexus.api.models import StrictModel
@@ -145,14 +145,12 @@ async def create_team(body: TeamCreate, request: Request, principal: Caller) -> 
                 (principal.tenant, body.team_id, body.name or body.team_id, body.role),
             ).fetchone()
         if row is not None:
-            audit(
+            audit_by(
                 conn,
                 schema,
-                tenant=principal.tenant,
-                actor_tenant=principal.tenant,
-                actor_key=principal.key_id,
-                action="team.create",
-                target=body.team_id,
+                principal,
+                "team.create",
+                body.team_id,
             )
         return row
 
@@ -220,14 +218,12 @@ async def create_api_key(body: KeyCreate, request: Request, principal: Caller) -
             expires_at=body.expires_at,
             role=body.role,
         )
-        audit(
+        audit_by(
             conn,
             schema,
-            tenant=principal.tenant,
-            actor_tenant=principal.tenant,
-            actor_key=principal.key_id,
-            action="key.create",
-            target=key_id,
+            principal,
+            "key.create",
+            key_id,
             details={"scopes": body.scopes, "role": body.role},
         )
         return key, _key_row(conn, principal.tenant, key_id)
@@ -269,14 +265,12 @@ async def rotate_key(
             " WHERE tenant_id = %s AND key_id = %s",
             (new_id, until, until, principal.tenant, key_id),
         )
-        audit(
+        audit_by(
             conn,
             schema,
-            tenant=principal.tenant,
-            actor_tenant=principal.tenant,
-            actor_key=principal.key_id,
-            action="key.rotate",
-            target=key_id,
+            principal,
+            "key.rotate",
+            key_id,
             details={"new_key_id": new_id, "grace_seconds": grace},
         )
         return key, _key_row(conn, principal.tenant, new_id)
@@ -301,14 +295,12 @@ async def revoke_key(key_id: KeyId, request: Request, principal: Caller) -> Resp
             " WHERE tenant_id = %s AND key_id = %s",
             (principal.tenant, key_id),
         )
-        audit(
+        audit_by(
             conn,
             schema,
-            tenant=principal.tenant,
-            actor_tenant=principal.tenant,
-            actor_key=principal.key_id,
-            action="key.revoke",
-            target=key_id,
+            principal,
+            "key.revoke",
+            key_id,
         )
 
     await state.db(run)

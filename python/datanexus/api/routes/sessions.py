@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from datanexus.api.auth import Caller, api_state
-from datanexus.api.keys import audit
+from datanexus.api.keys import audit_by
 from datanexus.api.models import StrictModel
 from datanexus.api.schemas import AUTH_ERRORS
 from datanexus.api.sessions import (
@@ -49,14 +49,12 @@ async def open_session(
 
     def run(conn: psycopg.Connection[Any]) -> tuple[str, str, datetime]:
         opened = create_session(conn, schema, principal, ttl)
-        audit(
+        audit_by(
             conn,
             schema,
-            tenant=principal.tenant,
-            actor_tenant=principal.tenant,
-            actor_key=principal.key_id,
-            action="session.open",
-            target=principal.key_id,
+            principal,
+            "session.open",
+            principal.key_id,
         )
         return opened
 
@@ -79,14 +77,12 @@ async def close_session(request: Request, principal: Caller) -> Response:
 
         def run(conn: psycopg.Connection[Any]) -> None:
             if revoke_session(conn, schema, principal.tenant, session_id):
-                audit(
+                audit_by(
                     conn,
                     schema,
-                    tenant=principal.tenant,
-                    actor_tenant=principal.tenant,
-                    actor_key=principal.key_id,
-                    action="session.close",
-                    target=principal.key_id,
+                    principal,
+                    "session.close",
+                    principal.key_id,
                 )
 
         await state.db(run)

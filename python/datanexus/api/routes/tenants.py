@@ -21,7 +21,7 @@ from datanexus.api.errors import ApiError, not_found
 from datanexus.api.keys import (
     TENANT_PATTERN,
     Principal,
-    audit,
+    audit_by,
     create_tenant_with_admin_key,
 )
 from datanexus.api.models import StrictModel
@@ -119,14 +119,13 @@ async def create_tenant(body: TenantCreate, request: Request, principal: Caller)
             key = create_tenant_with_admin_key(conn, schema, body.tenant_id, name=body.name or None)
         except InvalidArgument:
             raise ApiError(409, "CONFLICT", f"tenant {body.tenant_id!r} already exists") from None
-        audit(
+        audit_by(
             conn,
             schema,
+            principal,
+            "tenant.create",
+            body.tenant_id,
             tenant=body.tenant_id,
-            actor_tenant=principal.tenant,
-            actor_key=principal.key_id,
-            action="tenant.create",
-            target=body.tenant_id,
         )
         return key, _tenant_row(conn, body.tenant_id)
 
@@ -155,14 +154,13 @@ async def _set_status(request: Request, principal: Caller, tenant: str, action: 
         ).rowcount
         if not updated:
             return None
-        audit(
+        audit_by(
             conn,
             schema,
+            principal,
+            f"tenant.{action}",
+            tenant,
             tenant=tenant,
-            actor_tenant=principal.tenant,
-            actor_key=principal.key_id,
-            action=f"tenant.{action}",
-            target=tenant,
         )
         return _tenant_row(conn, tenant)
 
@@ -214,14 +212,13 @@ async def set_quotas(
         ).rowcount
         if not updated:
             return None
-        audit(
+        audit_by(
             conn,
             schema,
+            principal,
+            "tenant.quotas",
+            tenant_id,
             tenant=tenant_id,
-            actor_tenant=principal.tenant,
-            actor_key=principal.key_id,
-            action="tenant.quotas",
-            target=tenant_id,
             details=values,
         )
         return _tenant_row(conn, tenant_id)
