@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -300,28 +300,29 @@ _FLOW = Annotated[str, typer.Argument(help="The flow (e.g. pipeline_<name>).")]
 _TASK = Annotated[str, typer.Argument(help="The task (its source partition).")]
 
 
+def _change_state(flow: str, task: str, change: Literal["pause", "resume", "stop"]) -> None:
+    """Apply the task store's method ``change`` and say the task's new state."""
+    with _task_store() as store:
+        done = _guard(lambda: getattr(store, change)(flow, task))
+    console.print(f"{flow} {task}: {done.state.value}")
+
+
 @task_app.command("pause")
 def task_pause(flow: _FLOW, task: _TASK) -> None:
     """Pause a task (it keeps its worker and offsets)."""
-    with _task_store() as store:
-        done = _guard(lambda: store.pause(flow, task))
-    console.print(f"{flow} {task}: {done.state.value}")
+    _change_state(flow, task, "pause")
 
 
 @task_app.command("resume")
 def task_resume(flow: _FLOW, task: _TASK) -> None:
     """Resume a paused or stopped task (RUNNING, or UNASSIGNED until it has a worker)."""
-    with _task_store() as store:
-        done = _guard(lambda: store.resume(flow, task))
-    console.print(f"{flow} {task}: {done.state.value}")
+    _change_state(flow, task, "resume")
 
 
 @task_app.command("stop")
 def task_stop(flow: _FLOW, task: _TASK) -> None:
     """Stop a task; only a stopped task's offsets may be changed."""
-    with _task_store() as store:
-        done = _guard(lambda: store.stop(flow, task))
-    console.print(f"{flow} {task}: {done.state.value}")
+    _change_state(flow, task, "stop")
 
 
 @task_app.command("reset-offsets")
