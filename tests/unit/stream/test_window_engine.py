@@ -7,6 +7,7 @@ The semantics themselves are checked against the reference implementation in
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
@@ -379,3 +380,22 @@ def test_the_raw_json_path_reads_what_the_dict_path_reads() -> None:
     assert sum(len(p) for _, p in parts) == 50
     assert errors[0][0] == b"[]"
     assert "not a JSON object" in errors[0][1]
+
+
+def test_results_are_untracked_and_share_their_series_key() -> None:
+    """Results hold no reference that could close a cycle, so the garbage collector
+    never scans them; a series' results share one key tuple (the engine's cache)."""
+    engine = WindowEngine("tumbling", 10, measures={"n": "count"}, group_by=("k",))
+    results, _late, _errors = engine.process(
+        [{"ts": t, "k": k} for t in range(0, 40, 5) for k in ("a", "b")], None, 0
+    )
+    results += engine.flush()
+    assert len(results) == 8
+    assert not any(gc.is_tracked(r) for r in results)
+    by_key: dict[tuple[Any, ...], list[Any]] = {}
+    for r in results:
+        by_key.setdefault(r.key, []).append(r)
+    assert sorted(by_key) == [("a",), ("b",)]
+    for same in by_key.values():
+        assert all(r.key is same[0].key for r in same)
+    assert gc.is_tracked(WindowResult(("a",), 0, 10, {"n": 1}))  # built in Python: tracked
