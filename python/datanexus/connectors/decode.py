@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -70,27 +71,43 @@ def _no_constants(name: str) -> Any:
     raise _Reject("non_finite_number", f"{name} is not a JSON number")
 
 
-def _check_strings(value: Any) -> None:
-    # PostgreSQL text and jsonb cannot hold NUL; refuse here so a batch never fails later.
+# A lone surrogate can only come from a \uD800-\uDFFF escape (json.loads joins valid
+# pairs), so strings need a look only when the text has one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_strings(value: Any, text: str) -> None:
+    # PostgreSQL text and jsonb cannot hold NUL, and no UTF-8 holds a lone surrogate
+    # (valid JSON: "\ud800"); refuse both here so a batch never fails later.
+    surrogates = _SURROGATE_ESCAPE.search(text) is not None
     stack = [value]
     while stack:
         v = stack.pop()
         if isinstance(v, str):
-            if "\x00" in v:
-                raise _Reject("nul_character", "a string contains U+0000")
+            _check_string(v, "string", surrogates)
         elif isinstance(v, dict):
             for k, item in v.items():
-                if "\x00" in k:
-                    raise _Reject("nul_character", "a key contains U+0000")
+                _check_string(k, "key", surrogates)
                 stack.append(item)
         elif isinstance(v, list):
             stack.extend(v)
 
 
+def _check_string(s: str, what: str, surrogates: bool) -> None:
+    if "\x00" in s:
+        raise _Reject("nul_character", f"a {what} contains U+0000")
+    if surrogates and not s.isascii():
+        try:
+            s.encode()
+        except UnicodeEncodeError:
+            raise _Reject("lone_surrogate", f"a {what} contains a lone surrogate") from None
+
+
 def decode_body(body: bytes) -> dict[str, Any]:
     """One JSON object from ``body``; raises :class:`InvalidArgument` whose message starts
     with the reason code (``invalid_utf8``, ``invalid_json``, ``not_an_object``,
-    ``non_finite_number``, ``nul_character``, ``too_large``, ``too_deep``)."""
+    ``non_finite_number``, ``nul_character``, ``lone_surrogate``, ``too_large``,
+    ``too_deep``)."""
     try:
         return _decode(body)
     except _Reject as reject:
@@ -112,7 +129,7 @@ def _decode(body: bytes) -> dict[str, Any]:
         raise _Reject("too_deep", "nesting too deep") from None
     if not isinstance(value, dict):
         raise _Reject("not_an_object", f"a JSON {type(value).__name__}, not an object")
-    _check_strings(value)
+    _check_strings(value, text)
     return value
 
 

@@ -20,7 +20,7 @@ from datanexus.errors import InvalidArgument
 
 REASONS = {
     "invalid_utf8", "invalid_json", "not_an_object", "non_finite_number", "nul_character",
-    "too_large", "too_deep", "invalid_ts",
+    "lone_surrogate", "too_large", "too_deep", "invalid_ts",
 }  # fmt: skip
 
 json_values = st.recursive(
@@ -35,7 +35,16 @@ events = st.dictionaries(st.text(max_size=8), json_values, max_size=6).map(
 bodies = st.one_of(
     st.binary(max_size=200),
     events.map(lambda e: json.dumps(e).encode()),
-    st.sampled_from([b"NaN", b'{"x": NaN}', b'{"x": Infinity}', b"[" * 5000, b'{"a":"\\u0000"}']),
+    st.sampled_from(
+        [
+            b"NaN",
+            b'{"x": NaN}',
+            b'{"x": Infinity}',
+            b"[" * 5000,
+            b'{"a":"\\u0000"}',
+            b'{"a":"\\ud800"}',
+        ]
+    ),
 )
 
 
@@ -54,10 +63,17 @@ def test_every_body_is_one_event_or_one_dead_letter(batch: list[bytes]) -> None:
         assert isinstance(event["ts"], int)
 
 
+def _lone_surrogate(s: str) -> bool:
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in s)
+
+
 @given(events)
 def test_valid_events_round_trip(event: dict[str, Any]) -> None:
     if any("\x00" in s for s in _strings(event)):
         with pytest.raises(InvalidArgument, match="nul_character"):
+            decode_body(json.dumps(event).encode())
+    elif any(_lone_surrogate(s) for s in _strings(event)):
+        with pytest.raises(InvalidArgument, match="lone_surrogate"):
             decode_body(json.dumps(event).encode())
     else:
         assert decode_body(json.dumps(event).encode()) == event
@@ -147,3 +163,11 @@ def test_csv_rows_round_trip_and_garbage_is_dead_lettered(
         part.close()
     assert got[: len(rows)] == [{"a": a, "b": b} for a, b in rows]
     assert len(got) + letters == records, "each record is an event or a dead letter"
+
+
+def test_lone_surrogates_are_refused_and_pairs_kept() -> None:
+    """JSON may escape a lone surrogate; no UTF-8 text (PostgreSQL's) can hold one."""
+    for body in (b'{"a":"x\\ud800"}', b'{"\\udc00":1}', b'{"a":["\\uDBFF"]}'):
+        with pytest.raises(InvalidArgument, match="lone_surrogate"):
+            decode_body(body)
+    assert decode_body(b'{"a":"\\ud83d\\ude00"}') == {"a": "\U0001f600"}
