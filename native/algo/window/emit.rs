@@ -141,7 +141,7 @@ impl WindowEngine {
         }
     }
 
-    /// Removes a window from its series (and the series once empty).
+    /// Removes a window from its series (which may go idle).
     pub(super) fn remove_window(&mut self, wid: u32) -> Window {
         let w = self.windows.remove(wid);
         if w.queue == Queue::Pending {
@@ -150,8 +150,7 @@ impl WindowEngine {
         let series = &mut self.series[w.series];
         series.windows.retain(|&(_, id)| id != wid);
         if series.windows.is_empty() {
-            let s = self.series.remove(w.series);
-            self.index.remove(&s.key);
+            self.went_idle();
         }
         w
     }

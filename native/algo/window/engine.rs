@@ -193,7 +193,15 @@ pub struct WindowEngine {
     /// (never above the truth; derived from the maps, so not serialised).
     pub(super) due: i64,
     pub(super) stats: Stats,
+    /// Series that hold no window: kept (with their index entry) for the key's next
+    /// window, swept once they outnumber the others by `IDLE_SERIES_SLACK`.
+    pub(super) idle: usize,
 }
+
+/// How many more idle series than live ones an engine keeps. A series going empty and
+/// coming back next window (a key with one event per window) then costs no key
+/// allocation, index insert or removal; memory stays bounded by the live series.
+pub(super) const IDLE_SERIES_SLACK: usize = 16_384;
 
 /// A partition's progress during one `process` call.
 struct Progress<'a> {
@@ -228,6 +236,7 @@ impl WindowEngine {
             open: 0,
             due: i64::MAX,
             stats: Stats::default(),
+            idle: 0,
         })
     }
 
@@ -259,8 +268,9 @@ impl WindowEngine {
         self.windows.len()
     }
 
+    /// Series holding at least one window.
     pub fn series_count(&self) -> usize {
-        self.series.len()
+        self.series.len() - self.idle
     }
 
     /// Every held window, by series then start. (Mutable because a digest merges its
@@ -495,6 +505,7 @@ impl WindowEngine {
         }
     }
 
+    /// The series of `key`, created idle if new: the caller lists a window in it.
     pub(super) fn series_id(&mut self, key: &[u8]) -> u32 {
         if let Some(&sid) = self.index.get(key) {
             return sid;
@@ -505,6 +516,7 @@ impl WindowEngine {
             windows: Vec::new(),
         });
         self.index.insert(key, sid);
+        self.idle += 1;
         sid
     }
 
@@ -515,10 +527,39 @@ impl WindowEngine {
             Ok(pos) => windows[pos].1,
             Err(pos) => {
                 let wid = self.new_window(sid, start, end);
-                self.series[sid].windows.insert(pos, (start, wid));
+                self.list_window(sid, pos, start, wid);
                 wid
             }
         }
+    }
+
+    /// Lists window `wid` at `pos` of its series, which may have been idle.
+    pub(super) fn list_window(&mut self, sid: u32, pos: usize, start: i64, wid: u32) {
+        let windows = &mut self.series[sid].windows;
+        if windows.is_empty() {
+            self.idle -= 1;
+        }
+        windows.insert(pos, (start, wid));
+    }
+
+    /// Series `sid` lost its last window: it stays idle, and idle series are dropped
+    /// together once there are too many (amortised O(1) per series).
+    pub(super) fn went_idle(&mut self) {
+        self.idle += 1;
+        if self.idle <= self.series.len() - self.idle + IDLE_SERIES_SLACK {
+            return;
+        }
+        let idle: Vec<u32> = self
+            .series
+            .iter()
+            .filter(|(_, s)| s.windows.is_empty())
+            .map(|(sid, _)| sid)
+            .collect();
+        for sid in idle {
+            let s = self.series.remove(sid);
+            self.index.remove(&s.key);
+        }
+        self.idle = 0;
     }
 
     /// A fresh window, registered for purging but in no series list yet.

@@ -128,7 +128,12 @@ pub fn encode(e: &WindowEngine) -> Vec<u8> {
     }
     // Series by key and windows by start: the image depends on the state, not on where
     // the slabs happened to put things.
-    let mut series: Vec<(u32, &Series)> = e.series.iter().collect();
+    // Idle series (no window) are not state: they are left out.
+    let mut series: Vec<(u32, &Series)> = e
+        .series
+        .iter()
+        .filter(|(_, s)| !s.windows.is_empty())
+        .collect();
     series.sort_unstable_by(|a, b| a.1.key.cmp(&b.1.key));
     put_u32(&mut out, series.len() as u32);
     for (_, s) in &series {

@@ -57,6 +57,8 @@ mod tests_format;
 mod tests_images;
 #[cfg(test)]
 mod tests_props;
+#[cfg(test)]
+mod tests_state;
 
 pub use assign::{sliding_starts, tumbling_start};
 pub use batch::{Batch, KeyPart};

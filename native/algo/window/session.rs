@@ -32,9 +32,8 @@ impl WindowEngine {
         let wid = match self.touching(sid, t, gap) {
             (None, _) => {
                 let wid = self.new_window(sid, t, t + gap);
-                let windows = &mut self.series[sid].windows;
-                let pos = windows.partition_point(|&(s, _)| s < t);
-                windows.insert(pos, (t, wid));
+                let pos = self.series[sid].windows.partition_point(|&(s, _)| s < t);
+                self.list_window(sid, pos, t, wid);
                 wid
             }
             (Some(a), b) => {

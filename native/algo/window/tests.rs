@@ -1,5 +1,6 @@
 //! Scenario tests: the REQUIREMENTS examples and every bullet of the semantics. Laws
-//! over random streams are in `tests_props.rs`; the image format in `tests_format.rs`.
+//! over random streams are in `tests_props.rs`; the image format in `tests_format.rs`;
+//! purging and idle series in `tests_state.rs`.
 
 use super::accs::cmp_int_float;
 use super::batch::{decode_key, push_key_part, KeyPart};
@@ -71,7 +72,7 @@ pub fn run(e: &mut WindowEngine, events: &[(i64, &str, i64)]) -> Output {
     out
 }
 
-fn tumbling(size: i64, ooo: i64, lateness: i64) -> WindowEngine {
+pub fn tumbling(size: i64, ooo: i64, lateness: i64) -> WindowEngine {
     WindowEngine::new(config(WindowKind::tumbling(size).unwrap(), ooo, lateness)).unwrap()
 }
 
@@ -279,37 +280,6 @@ fn session_lateness_is_judged_on_the_events_own_window() {
         [0],
         "15000 + 10000 + 5000 ≤ 30000, though its session is held"
     );
-}
-
-#[test]
-fn state_is_purged_after_lateness_and_stays_readable_until_then() {
-    let mut e = tumbling(10_000, 0, 5_000);
-    run(&mut e, &[(1_000, "a", 1), (12_000, "b", 1)]);
-    let states = e.window_states();
-    assert_eq!(states.len(), 2);
-    assert_eq!(states.iter().filter(|s| s.revision == Some(0)).count(), 1);
-    run(&mut e, &[(15_000, "b", 1)]);
-    assert_eq!(
-        e.window_count(),
-        2,
-        "DEC-7: kept at watermark = end + lateness"
-    );
-    run(&mut e, &[(15_001, "b", 1)]);
-    assert_eq!(e.window_count(), 1);
-    assert_eq!((e.series_count(), e.stats().purged), (1, 1));
-    // An endless stream over many keys holds a bounded number of windows.
-    let mut e = tumbling(1_000, 0, 2_000);
-    for step in 0..200 {
-        let events: Vec<(i64, String, i64)> = (0..50)
-            .map(|k| (step * 500 + k, format!("k{k}"), 1))
-            .collect();
-        let refs: Vec<(i64, &str, i64)> = events
-            .iter()
-            .map(|(t, k, v)| (*t, k.as_str(), *v))
-            .collect();
-        run(&mut e, &refs);
-        assert!(e.window_count() <= 50 * 5, "{} windows", e.window_count());
-    }
 }
 
 #[test]
