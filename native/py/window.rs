@@ -25,10 +25,15 @@ pub struct PyWindowEngine {
     pub(super) reader: Reader,
     pub(super) json: JsonReader,
     pub(super) names: Names,
-    /// Group-by tuples by encoded series key: a series emits many windows, and decoding
-    /// its key into Python strings each time was a fifth of reading a result.
-    keys: HashMap<Arc<[u8]>, Py<PyTuple>, foldhash::fast::RandomState>,
+    /// Group-by tuples by series: a series emits many windows, and decoding its key into
+    /// Python strings each time was a fifth of reading a result. Looked up by the
+    /// address of the series' shared key, which the entry keeps alive (so no other key
+    /// can take that address while it is cached): no hashing or comparing of key bytes.
+    keys: HashMap<usize, CachedKey, foldhash::fast::RandomState>,
 }
+
+/// A series' shared key (held so that its address stays its own) and its tuple.
+type CachedKey = (Arc<[u8]>, Py<PyTuple>);
 
 /// Tuples kept at most; past it the cache starts over (series come and go).
 const KEY_CACHE_LIMIT: usize = 1 << 18;
@@ -250,14 +255,15 @@ impl PyWindowEngine {
 
     /// The group-by tuple of an encoded series key, from the cache when it is there.
     fn key_of(&mut self, py: Python<'_>, key: &Arc<[u8]>) -> PyResult<Py<PyTuple>> {
-        if let Some(t) = self.keys.get(key) {
+        let address = Arc::as_ptr(key).cast::<u8>() as usize;
+        if let Some((_, t)) = self.keys.get(&address) {
             return Ok(t.clone_ref(py));
         }
         if self.keys.len() >= KEY_CACHE_LIMIT {
             self.keys.clear();
         }
         let t = key_tuple(py, key)?.unbind();
-        self.keys.insert(key.clone(), t.clone_ref(py));
+        self.keys.insert(address, (key.clone(), t.clone_ref(py)));
         Ok(t)
     }
 }

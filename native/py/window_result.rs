@@ -84,13 +84,15 @@ pub type Names = Arc<[Py<PyString>]>;
 /// nothing for the garbage collector to trace.
 #[pyclass(name = "WindowResult", module = "datanexus", frozen)]
 pub struct PyWindowResult {
+    /// A member, not a getter: read once per result by every sink, it costs a third.
+    #[pyo3(get)]
     key: Py<PyTuple>,
     names: Names,
     start_ms: i64,
     end_ms: i64,
-    values: Box<[Value]>,
+    values: Arc<[Value]>,
     revision: u32,
-    previous: Option<Box<[Value]>>,
+    previous: Option<Arc<[Value]>>,
     retracted: bool,
 }
 
@@ -102,9 +104,9 @@ impl PyWindowResult {
             names: names.clone(),
             start_ms: e.start,
             end_ms: e.end,
-            values: e.values.into_boxed_slice(),
+            values: e.values,
             revision: e.revision,
-            previous: e.previous.map(Vec::into_boxed_slice),
+            previous: e.previous,
             retracted: e.retracted,
         }
     }
@@ -194,16 +196,11 @@ impl PyWindowResult {
             names: names.into(),
             start_ms,
             end_ms,
-            values: values.into_boxed_slice(),
+            values: values.into(),
             revision,
-            previous: previous.map(|(_, p)| p.into_boxed_slice()),
+            previous: previous.map(|(_, p)| p.into()),
             retracted,
         })
-    }
-
-    #[getter]
-    fn key<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        self.key_tuple(py)
     }
 
     #[getter]

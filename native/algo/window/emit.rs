@@ -2,9 +2,10 @@
 //! happens to a window after an event changed it or the watermark moved.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use super::engine::{Emission, Entry, Output, Queue, Window, WindowEngine};
-use super::measures::values;
+use super::measures::{values, Value};
 
 impl WindowEngine {
     /// After a window changed: emit it now if the watermark has passed its end,
@@ -45,7 +46,7 @@ impl WindowEngine {
 
     pub(super) fn emit(&mut self, wid: u32, out: &mut Output) {
         let w = &mut self.windows[wid];
-        let values = values(&mut w.accs, &self.config.measures);
+        let values: Arc<[Value]> = values(&mut w.accs, &self.config.measures).into();
         let revision = w.revision.map_or(0, |r| r + 1);
         let previous = w.last.replace(values.clone());
         w.revision = Some(revision);
@@ -80,7 +81,7 @@ impl WindowEngine {
             key: self.series[w.series].key.clone(),
             start: w.start,
             end: w.end,
-            values: Vec::new(),
+            values: Arc::from([]),
             revision: revision + 1,
             previous: w.last.take(),
             retracted: true,

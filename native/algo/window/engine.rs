@@ -21,12 +21,13 @@ pub struct Emission {
     pub key: Arc<[u8]>,
     pub start: i64,
     pub end: i64,
-    /// One value per measure, in the config's order; empty for a retraction.
-    pub values: Vec<Value>,
+    /// One value per measure, in the config's order; empty for a retraction. Shared
+    /// with the window, which keeps it as the `previous` of its next emission.
+    pub values: Arc<[Value]>,
     /// 0 for the first emission of the window `(key, start)`, then +1 per amendment.
     pub revision: u32,
     /// The values of the emission this one replaces.
-    pub previous: Option<Vec<Value>>,
+    pub previous: Option<Arc<[Value]>>,
     /// The window no longer exists: a session merged into another or moved its start.
     pub retracted: bool,
 }
@@ -80,7 +81,7 @@ pub(super) struct Window {
     pub accs: Vec<Acc>,
     /// The revision of the latest emission; None before the first.
     pub revision: Option<u32>,
-    pub last: Option<Vec<Value>>,
+    pub last: Option<Arc<[Value]>>,
     pub queue: Queue,
     /// Bumped at every enqueue: only the entry carrying the current ticket is live.
     pub ticket: u32,

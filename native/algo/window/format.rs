@@ -296,7 +296,7 @@ fn read_window(r: &mut Reader<'_>, e: &mut WindowEngine, sids: &[u32]) -> Result
         Some(
             (0..count)
                 .map(|_| get_value(r))
-                .collect::<Result<Vec<_>>>()?,
+                .collect::<Result<Arc<[_]>>>()?,
         )
     } else {
         None

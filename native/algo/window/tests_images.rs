@@ -60,7 +60,7 @@ fn run(e: &mut WindowEngine, events: &[(i64, Num, i64)], chunk: usize) -> Vec<Va
     }
     e.flush(&mut out);
     assert_eq!(out.results.len(), 1, "one window");
-    out.results.pop().unwrap().values
+    out.results.pop().unwrap().values.to_vec()
 }
 
 fn finite(events: &[(i64, Num, i64)]) -> Vec<f64> {
