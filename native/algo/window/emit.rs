@@ -46,7 +46,7 @@ impl WindowEngine {
 
     pub(super) fn emit(&mut self, wid: u32, out: &mut Output) {
         let w = &mut self.windows[wid];
-        let values: Arc<[Value]> = values(&mut w.accs, &self.config.measures).into();
+        let values: Arc<[Value]> = values(&mut w.accs, &self.config.measures);
         let revision = w.revision.map_or(0, |r| r + 1);
         let previous = w.last.replace(values.clone());
         w.revision = Some(revision);

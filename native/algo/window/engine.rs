@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::assign::sliding_starts;
 use super::batch::Batch;
-use super::measures::{values, Acc, Input, MeasureKind, Num, Value};
+use super::measures::{values, Acc, Accs, Input, MeasureKind, Num, Value};
 use super::spec::{Config, WindowKind};
 use super::MAX_TIME;
 use crate::algo::error::{Error, Result};
@@ -78,7 +78,7 @@ pub(super) struct Window {
     pub series: u32,
     pub start: i64,
     pub end: i64,
-    pub accs: Vec<Acc>,
+    pub accs: Accs,
     /// The revision of the latest emission; None before the first.
     pub revision: Option<u32>,
     pub last: Option<Arc<[Value]>>,

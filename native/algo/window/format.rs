@@ -306,7 +306,7 @@ fn read_window(r: &mut Reader<'_>, e: &mut WindowEngine, sids: &[u32]) -> Result
         .measures
         .iter()
         .map(|m| Acc::decode(m, r))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<_>>()?;
     let wid = e.new_window(sid, start, end);
     let w: &mut Window = &mut e.windows[wid];
     w.accs = accs;

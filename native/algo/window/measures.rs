@@ -258,11 +258,51 @@ pub enum Acc {
     Stddev(Welford),
     Distinct(HyperLogLog),
     Rate(RateAcc),
-    Percentile(PercentileAcc),
+    /// Boxed: a digest is ~200 bytes, and inline it made every window's accumulators
+    /// that large, whatever its measures.
+    Percentile(Box<PercentileAcc>),
     /// A measure answered from another measure's state: nothing of its own.
     Shared,
     /// `count(f)`: values that are not null.
     NonNull(u64),
+}
+
+/// A window's accumulators, one per measure. A window of one measure (a count, a sum)
+/// holds it inline, so that the window is one block of memory: with many series, a
+/// second block per window cost a cache miss at every update, emission and drop.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Accs {
+    One(Acc),
+    Many(Box<[Acc]>),
+}
+
+impl FromIterator<Acc> for Accs {
+    fn from_iter<I: IntoIterator<Item = Acc>>(iter: I) -> Self {
+        let mut all: Vec<Acc> = iter.into_iter().collect();
+        match all.len() {
+            1 => Accs::One(all.pop().expect("one accumulator")),
+            _ => Accs::Many(all.into_boxed_slice()),
+        }
+    }
+}
+
+impl std::ops::Deref for Accs {
+    type Target = [Acc];
+    fn deref(&self) -> &[Acc] {
+        match self {
+            Accs::One(a) => std::slice::from_ref(a),
+            Accs::Many(all) => all,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Accs {
+    fn deref_mut(&mut self) -> &mut [Acc] {
+        match self {
+            Accs::One(a) => std::slice::from_mut(a),
+            Accs::Many(all) => all,
+        }
+    }
 }
 
 impl Acc {
@@ -281,10 +321,10 @@ impl Acc {
                 Acc::Distinct(HyperLogLog::new(DISTINCT_PRECISION).expect("a valid precision"))
             }
             MeasureKind::Rate => Acc::Rate(RateAcc::default()),
-            MeasureKind::Percentile(_) => Acc::Percentile(PercentileAcc::default()),
+            MeasureKind::Percentile(_) => Acc::Percentile(Box::default()),
             MeasureKind::CountField => Acc::NonNull(0),
             MeasureKind::M2 => Acc::Stddev(Welford::default()),
-            MeasureKind::Digest(c) => Acc::Percentile(PercentileAcc::new(c)),
+            MeasureKind::Digest(c) => Acc::Percentile(Box::new(PercentileAcc::new(c))),
             MeasureKind::Hll(p) => Acc::Distinct(HyperLogLog::new(p).expect("a checked precision")),
         }
     }
@@ -382,9 +422,9 @@ impl Acc {
             MeasureKind::Hll(p) => Acc::Distinct(decode_hll(r, p)?),
             MeasureKind::Rate => Acc::Rate(RateAcc::decode(r)?),
             MeasureKind::Percentile(_) => {
-                Acc::Percentile(PercentileAcc::decode(r, PERCENTILE_COMPRESSION)?)
+                Acc::Percentile(Box::new(PercentileAcc::decode(r, PERCENTILE_COMPRESSION)?))
             }
-            MeasureKind::Digest(c) => Acc::Percentile(PercentileAcc::decode(r, c)?),
+            MeasureKind::Digest(c) => Acc::Percentile(Box::new(PercentileAcc::decode(r, c)?)),
             MeasureKind::CountField => Acc::NonNull(get_u64(r, "non-null count")?),
             MeasureKind::M2 => Acc::Stddev(Welford::decode(r)?),
         })
@@ -403,8 +443,9 @@ fn decode_hll(r: &mut Reader<'_>, precision: u8) -> Result<HyperLogLog> {
     Ok(h)
 }
 
-/// The values of a window's measures, in order.
-pub fn values(accs: &mut [Acc], measures: &[Measure]) -> Vec<Value> {
+/// The values of a window's measures, in order (collected straight into a shared
+/// slice for an emission: one allocation).
+pub fn values<C: FromIterator<Value>>(accs: &mut [Acc], measures: &[Measure]) -> C {
     (0..accs.len())
         .map(|i| {
             let own = measures[i].owner.unwrap_or(i);

@@ -101,7 +101,7 @@ impl WindowEngine {
         let gone = self.remove_window(b);
         let end = gone.end;
         let w = &mut self.windows[a];
-        for (acc, other) in w.accs.iter_mut().zip(&gone.accs) {
+        for (acc, other) in w.accs.iter_mut().zip(gone.accs.iter()) {
             acc.merge(other);
         }
         let start = w.start;
