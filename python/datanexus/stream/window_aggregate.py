@@ -341,6 +341,13 @@ def window_aggregate(
     events within ``allowed_lateness`` of an emitted window amend it (``revision`` + 1),
     later ones go to ``late``, every open window emits at the end of input.
 
+    ``max_open_windows`` bounds the windows awaiting their first emission (REQUIREMENTS
+    STREAM-12): past it the oldest emit early, and later events amend them. Each of the
+    ``shards`` engines holds its share, ``ceil(max_open_windows / shards)``, so the
+    operator as a whole holds at most about ``max_open_windows``; "oldest" is judged
+    within an engine. ``shards`` is the number of engines (Bytewax keys) the series are
+    spread over: fixed, so that results and recovery do not depend on the worker count.
+
     ``fields``, when given, lists the fields events have: any other field named here is
     refused. Every parameter is checked when the flow is built: a bad one raises
     :class:`datanexus.ConfigError` naming the step and what is wrong.
@@ -348,6 +355,12 @@ def window_aggregate(
     where = f"window_aggregate {step_id!r}"
     if not isinstance(measures, Mapping):
         raise ConfigError(f"{where}: measures must be a mapping of name to spec")
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 65_536:
+        raise ConfigError(f"{where}: shards must be in 1..65536")
+    if isinstance(max_open_windows, bool) or not isinstance(max_open_windows, int):
+        raise ConfigError(f"{where}: max_open_windows must be an int")
+    if max_open_windows < 1:
+        raise ConfigError(f"{where}: max_open_windows must be at least 1")
     specs, folds = split_measures(where, measures)
     prototype = _build_engine(
         step_id,
@@ -360,11 +373,9 @@ def window_aggregate(
             "allowed_lateness": allowed_lateness,
             "idle_timeout": idle_timeout,
         },
-        max_open_windows,
+        -(-max_open_windows // shards),  # each engine's share of the operator's bound
         fields,
     )
-    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 65_536:
-        raise ConfigError(f"window_aggregate {step_id!r}: shards must be in 1..65536")
     router = WindowRouter(prototype, shards)
     tick = None if idle_timeout is None else max(idle_timeout / 2, timedelta(milliseconds=100))
 

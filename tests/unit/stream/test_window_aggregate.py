@@ -120,6 +120,8 @@ def exact_part(f: Final) -> dict[tuple[tuple[Any, ...], int], Any]:
         ({"max_out_of_orderness": timedelta(microseconds=1500)}, "whole number"),
         ({"group_by": ("region", "region")}, "twice"),
         ({"shards": 0}, "shards"),
+        ({"max_open_windows": 0}, "max_open_windows must be at least 1"),
+        ({"max_open_windows": 1.5}, "max_open_windows must be an int"),
         ({"fields": ("ts", "region", "status")}, r"unknown fields \['latency_ms', 'user_id'\]"),
     ],
 )
@@ -192,6 +194,27 @@ def test_late_and_unwindowable_events_have_their_own_streams() -> None:
     assert errors == [(items[3], errors[0][1])]
     assert "RFC 3339" in errors[0][1]
     assert sorted((r.start_ms, r.values["n"]) for r in results) == [(0, 1), (60_000, 1)]
+
+
+def test_max_open_windows_bounds_the_operator_not_each_shard() -> None:
+    """STREAM-12: 10 windows open in 2 shards under a bound of 4 (2 per shard): at
+    least 6 must have emitted early, which their second events then amend."""
+    regions = [f"r{i}" for i in range(10)]
+    first = [
+        {"ts": 1_000 + i, "region": r, "latency_ms": 5, "status": 200, "user_id": "u"}
+        for i, r in enumerate(regions)
+    ]
+    second = [{**e, "ts": e["ts"] + 100} for e in first]
+    results, late, _ = run_flow(
+        TestingSource(first + second),
+        shards=2,
+        max_open_windows=4,
+        max_out_of_orderness=timedelta(0),
+    )
+    assert late == []
+    amended = {r.key for r in results if r.revision > 0}
+    assert len(amended) >= 6, f"only {sorted(amended)} emitted early"
+    assert {k: v["n"] for (k, _), (_, v) in finals(results).items()} == {(r,): 2 for r in regions}
 
 
 def test_raw_json_documents_give_the_same_results(events: list[dict[str, Any]]) -> None:
