@@ -57,11 +57,13 @@ MILLION = 1_000_000
 
 class ListSource(FixedPartitionedSource[Any, int]):
     """One partition handing out ``items`` in slices of ``batch``, as a connector hands
-    over what one poll returned."""
+    over what one poll returned; with ``stamps``, records when each slice was handed
+    over."""
 
-    def __init__(self, items: list[Any], batch: int) -> None:
+    def __init__(self, items: list[Any], batch: int, stamps: list[float] | None = None) -> None:
         self.items = items
         self.batch = batch
+        self.stamps = stamps
 
     def list_parts(self) -> list[str]:
         return ["only"]
@@ -69,18 +71,21 @@ class ListSource(FixedPartitionedSource[Any, int]):
     def build_part(
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> StatefulSourcePartition[Any, int]:
-        return _Slices(self.items, self.batch, resume_state or 0)
+        return _Slices(self, resume_state or 0)
 
 
 class _Slices(StatefulSourcePartition[Any, int]):
-    def __init__(self, items: list[Any], batch: int, at: int) -> None:
-        self.items = items
-        self.batch = batch
+    def __init__(self, source: ListSource, at: int) -> None:
+        self.items = source.items
+        self.batch = source.batch
+        self.stamps = source.stamps
         self.at = at
 
     def next_batch(self) -> list[Any]:
         if self.at >= len(self.items):
             raise StopIteration
+        if self.stamps is not None:
+            self.stamps.append(time.perf_counter())
         self.at += self.batch
         return self.items[self.at - self.batch : self.at]
 
@@ -555,38 +560,6 @@ def test_snapshots_anchor_without_recovery(
 
 
 # --- 8. delay from the watermark passing a window's end to its result -----------------
-class _Stamped(FixedPartitionedSource[list[dict[str, Any]], int]):
-    """Batches in order; records when each was handed to Bytewax."""
-
-    def __init__(self, batches: list[list[dict[str, Any]]], stamps: list[float]) -> None:
-        self.batches = batches
-        self.stamps = stamps
-
-    def list_parts(self) -> list[str]:
-        return ["only"]
-
-    def build_part(
-        self, step_id: str, for_part: str, resume_state: int | None
-    ) -> StatefulSourcePartition[list[dict[str, Any]], int]:
-        outer = self
-
-        class Part(StatefulSourcePartition[list[dict[str, Any]], int]):
-            def __init__(self) -> None:
-                self.i = 0
-
-            def next_batch(self) -> list[list[dict[str, Any]]]:
-                if self.i >= len(outer.batches):
-                    raise StopIteration
-                outer.stamps.append(time.perf_counter())
-                self.i += 1
-                return [outer.batches[self.i - 1]]
-
-            def snapshot(self) -> int:
-                return self.i
-
-        return Part()
-
-
 def test_emission_delay(benchmark: Any, hundred_keys: list[dict[str, Any]]) -> None:
     batches = [hundred_keys[i : i + BATCH] for i in range(0, 300_000, BATCH)]
     stamps: list[float] = []
@@ -596,7 +569,7 @@ def test_emission_delay(benchmark: Any, hundred_keys: list[dict[str, Any]]) -> N
         stamps.clear()
         arrivals.clear()
         flow = Dataflow("delay")
-        source = op.input("in", flow, _Stamped(batches, stamps))
+        source = op.input("in", flow, ListSource(batches, 1, stamps))
         out = window_aggregate("agg", source, Tumbling(WINDOW), {"s": "sum(v)"}, group_by="k")
         op.inspect("arrive", out.results, lambda _s, r: arrivals.append((time.perf_counter(), r)))
         run_main(flow)

@@ -27,11 +27,7 @@ fn state_is_purged_after_lateness_and_stays_readable_until_then() {
         let events: Vec<(i64, String, i64)> = (0..50)
             .map(|k| (step * 500 + k, format!("k{k}"), 1))
             .collect();
-        let refs: Vec<(i64, &str, i64)> = events
-            .iter()
-            .map(|(t, k, v)| (*t, k.as_str(), *v))
-            .collect();
-        run(&mut e, &refs);
+        run_owned(&mut e, &events);
         assert!(e.window_count() <= 50 * 5, "{} windows", e.window_count());
     }
 }
@@ -71,11 +67,7 @@ fn idle_series_are_dropped_once_they_outnumber_the_live_ones_by_the_slack() {
         let events: Vec<(i64, String, i64)> = (0..100)
             .map(|k| (step * 1_000 + k, format!("k{}", step * 100 + k), 1))
             .collect();
-        let refs: Vec<(i64, &str, i64)> = events
-            .iter()
-            .map(|(t, k, v)| (*t, k.as_str(), *v))
-            .collect();
-        run(&mut e, &refs);
+        run_owned(&mut e, &events);
         assert_eq!(e.index.len(), e.series.len());
         assert!(e.series.len() - e.series_count() <= e.series_count() + IDLE_SERIES_SLACK);
         most = most.max(e.series.len());
@@ -91,4 +83,13 @@ fn idle_series_are_dropped_once_they_outnumber_the_live_ones_by_the_slack() {
         100,
         "only the last window's keys hold state"
     );
+}
+
+/// `run` over events whose keys are built at run time.
+fn run_owned(e: &mut WindowEngine, events: &[(i64, String, i64)]) {
+    let refs: Vec<(i64, &str, i64)> = events
+        .iter()
+        .map(|(t, k, v)| (*t, k.as_str(), *v))
+        .collect();
+    run(e, &refs);
 }
