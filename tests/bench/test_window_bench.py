@@ -492,6 +492,29 @@ def test_one_event_per_batch_fold_window(
     benchmark.extra_info.update(items=len(events), role="anchor", label="fold_window")
 
 
+@pytest.mark.benchmark(group="one event per batch")
+def test_one_event_per_batch_bytewax_floor(
+    benchmark: Any, hundred_keys: list[dict[str, Any]]
+) -> None:
+    """Bytewax alone: the same source straight into a sink, nothing between. Its cost per
+    batch bounds any operator's speed at one event per batch from below."""
+    events = hundred_keys[:10_000]
+
+    def run() -> list[Any]:
+        flow = Dataflow("floor")
+        out: list[Any] = []
+        op.output("out", op.input("in", flow, ListSource(events, 1)), sink(out, _read_none))
+        run_main(flow)
+        return out
+
+    assert len(timed(benchmark, run)) == len(events)
+    benchmark.extra_info.update(items=len(events), role="anchor", label="source->sink only")
+
+
+def _read_none(items: list[Any]) -> None:
+    pass
+
+
 # --- 6. raw JSON bytes against the dict path ------------------------------------------
 @pytest.fixture(scope="module")
 def json_batches(hundred_keys: list[dict[str, Any]]) -> list[list[bytes]]:
