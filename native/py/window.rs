@@ -2,7 +2,6 @@
 //! are read from Python in one pass (`window_read.rs`), processed with the GIL released,
 //! and the results built as `WindowResult` objects (`window_result.rs`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -25,18 +24,15 @@ pub struct PyWindowEngine {
     pub(super) reader: Reader,
     pub(super) json: JsonReader,
     pub(super) names: Names,
-    /// Group-by tuples by series: a series emits many windows, and decoding its key into
-    /// Python strings each time was a fifth of reading a result. Looked up by the
-    /// address of the series' shared key, which the entry keeps alive (so no other key
-    /// can take that address while it is cached): no hashing or comparing of key bytes.
-    keys: HashMap<usize, CachedKey, foldhash::fast::RandomState>,
+    /// Group-by tuples by series id: a series emits many windows, and decoding its key
+    /// into Python strings each time was a fifth of reading a result. An entry holds the
+    /// series' shared key, so a reused id is told apart by address: no hashing or
+    /// comparing of key bytes. As long as the engine's series table, at most.
+    keys: Vec<Option<CachedKey>>,
 }
 
 /// A series' shared key (held so that its address stays its own) and its tuple.
 type CachedKey = (Arc<[u8]>, Py<PyTuple>);
-
-/// Tuples kept at most; past it the cache starts over (series come and go).
-const KEY_CACHE_LIMIT: usize = 1 << 18;
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
@@ -227,7 +223,7 @@ impl PyWindowEngine {
             json: JsonReader::new(config),
             names,
             inner,
-            keys: HashMap::default(),
+            keys: Vec::new(),
         }
     }
 
@@ -239,7 +235,7 @@ impl PyWindowEngine {
         let results = std::mem::take(&mut out.results)
             .into_iter()
             .map(|e| {
-                let key = self.key_of(py, &e.key)?;
+                let key = self.key_of(py, &e.key, e.series)?;
                 let r = Bound::new(py, PyWindowResult::from_emission(&self.names, e, key))?;
                 // A result holds only strings and a tuple of scalars, so it can never be
                 // part of a reference cycle: untracked, it costs the garbage collector
@@ -253,17 +249,19 @@ impl PyWindowEngine {
         PyList::new(py, results)
     }
 
-    /// The group-by tuple of an encoded series key, from the cache when it is there.
-    fn key_of(&mut self, py: Python<'_>, key: &Arc<[u8]>) -> PyResult<Py<PyTuple>> {
-        let address = Arc::as_ptr(key).cast::<u8>() as usize;
-        if let Some((_, t)) = self.keys.get(&address) {
-            return Ok(t.clone_ref(py));
+    /// The group-by tuple of an emission's series, from the cache when it is there.
+    fn key_of(&mut self, py: Python<'_>, key: &Arc<[u8]>, series: u32) -> PyResult<Py<PyTuple>> {
+        let slot = series as usize;
+        if let Some(Some((cached, t))) = self.keys.get(slot) {
+            if Arc::ptr_eq(cached, key) {
+                return Ok(t.clone_ref(py));
+            }
         }
-        if self.keys.len() >= KEY_CACHE_LIMIT {
-            self.keys.clear();
+        if self.keys.len() <= slot {
+            self.keys.resize_with(slot + 1, || None);
         }
         let t = key_tuple(py, key)?.unbind();
-        self.keys.insert(address, (key.clone(), t.clone_ref(py)));
+        self.keys[slot] = Some((key.clone(), t.clone_ref(py)));
         Ok(t)
     }
 }

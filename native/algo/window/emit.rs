@@ -63,6 +63,7 @@ impl WindowEngine {
             revision,
             previous,
             retracted: false,
+            series: w.series,
         });
     }
 
@@ -85,6 +86,7 @@ impl WindowEngine {
             revision: revision + 1,
             previous: w.last.take(),
             retracted: true,
+            series: w.series,
         });
     }
 

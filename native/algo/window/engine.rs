@@ -15,7 +15,7 @@ use crate::algo::error::{Error, Result};
 use crate::algo::watermark::{PartitionRef, Time, WatermarkTracker};
 
 /// A result: a window's values at one emission.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Emission {
     /// The encoded group-by values (see `batch::decode_key`).
     pub key: Arc<[u8]>,
@@ -30,6 +30,20 @@ pub struct Emission {
     pub previous: Option<Arc<[Value]>>,
     /// The window no longer exists: a session merged into another or moved its start.
     pub retracted: bool,
+    /// The engine's id of the series: a caller's index for what it keeps per series
+    /// (ids are reused once a series is dropped; `key`, shared, tells them apart). Not
+    /// part of the result: equality ignores it.
+    pub series: u32,
+}
+
+impl PartialEq for Emission {
+    fn eq(&self, o: &Self) -> bool {
+        (self.start, self.end, self.revision, self.retracted)
+            == (o.start, o.end, o.revision, o.retracted)
+            && self.key == o.key
+            && self.values == o.values
+            && self.previous == o.previous
+    }
 }
 
 /// What a call produced: results in order, and the batch indices of too-late events.
