@@ -399,3 +399,21 @@ def test_results_are_untracked_and_share_their_series_key() -> None:
     for same in by_key.values():
         assert all(r.key is same[0].key for r in same)
     assert gc.is_tracked(WindowResult(("a",), 0, 10, {"n": 1}))  # built in Python: tracked
+
+
+def test_results_name_their_own_series_after_series_ids_are_reused() -> None:
+    """Forty thousand keys of one window each: idle series are swept and their ids
+    reused by new keys, and every result still carries its own key (the cache of key
+    tuples is indexed by series id)."""
+    engine = WindowEngine(
+        "tumbling", 1_000, measures={"n": "count"}, group_by=("k",), allowed_lateness=0
+    )
+    events = [{"ts": i // 100 * 1_000, "k": f"k{i}"} for i in range(40_000)]
+    results = []
+    for start in range(0, len(events), 1_000):
+        got, _late, _errors = engine.process(events[start : start + 1_000], None, 0)
+        results += got
+    results += engine.flush()
+    assert sorted((r.key, r.start_ms) for r in results) == sorted(
+        ((e["k"],), e["ts"]) for e in events
+    )
