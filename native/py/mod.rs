@@ -18,6 +18,7 @@ mod window_result;
 mod window_router;
 
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 // Rust allocations of the extension only (Python objects keep CPython's allocator).
 #[global_allocator]
@@ -34,6 +35,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<window_router::PyWindowRouter>()?;
     m.add_class::<window_router::PyShardBatch>()?;
     m.add_function(wrap_pyfunction!(pgcopy::copy_binary, m)?)?;
+    m.add(
+        "COPY_SIGNATURE",
+        PyBytes::new(m.py(), crate::algo::pgcopy::SIGNATURE),
+    )?;
+    m.add(
+        "COPY_TRAILER",
+        PyBytes::new(m.py(), crate::algo::pgcopy::TRAILER),
+    )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -38,6 +38,11 @@ fn kind_of(py: Python<'_>, name: &str) -> PyResult<Kind> {
     })
 }
 
+/// An int that is a number: bool is an int in Python, never a number here.
+fn is_int(v: &Bound<'_, PyAny>) -> bool {
+    v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>()
+}
+
 fn put_value(out: &mut Vec<u8>, kind: Kind, v: &Bound<'_, PyAny>) -> Result<(), String> {
     if v.is_none() {
         put_field(out, Field::Null);
@@ -55,13 +60,12 @@ fn put_value(out: &mut Vec<u8>, kind: Kind, v: &Bound<'_, PyAny>) -> Result<(), 
             Ok(b) => put_field(out, Field::Bytes(b.as_bytes())),
             Err(_) => return Err("expected bytes".into()),
         },
-        // bool is an int in Python, never a number here.
-        Kind::Int8 if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() => put_field(
+        Kind::Int8 if is_int(v) => put_field(
             out,
             Field::Int8(v.extract::<i64>().map_err(|_| "out of int8 range")?),
         ),
         Kind::Int8 => return Err("expected int".into()),
-        Kind::EpochMs if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() => {
+        Kind::EpochMs if is_int(v) => {
             let ms = v.extract::<i64>().map_err(|_| "out of int8 range")?;
             let us = ms
                 .checked_mul(1000)
@@ -72,7 +76,7 @@ fn put_value(out: &mut Vec<u8>, kind: Kind, v: &Bound<'_, PyAny>) -> Result<(), 
         Kind::EpochMs => return Err("expected int (epoch ms)".into()),
         Kind::Float8 => match v.cast::<PyFloat>() {
             Ok(f) => put_field(out, Field::Float8(f.value())),
-            Err(_) if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() => put_field(
+            Err(_) if is_int(v) => put_field(
                 out,
                 Field::Float8(v.extract::<f64>().map_err(|e| e.to_string())?),
             ),

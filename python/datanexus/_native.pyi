@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "COPY_SIGNATURE",
+    "COPY_TRAILER",
     "HyperLogLog",
     "RollingAggregate",
     "ShardBatch",
@@ -25,6 +27,10 @@ __all__ = [
 ]
 
 __version__: str
+COPY_SIGNATURE: bytes
+"""The start of a binary COPY stream (see :func:`copy_binary`)."""
+COPY_TRAILER: bytes
+"""The end of a binary COPY stream."""
 
 _Item: TypeAlias = int | float | str | bytes | bytearray
 _Column: TypeAlias = Sequence[int | float] | npt.NDArray[Any]

@@ -16,13 +16,13 @@ from typing import Any
 
 from psycopg import Copy
 
-from datanexus._native import copy_binary
+from datanexus._native import COPY_SIGNATURE, COPY_TRAILER, copy_binary
 
 __all__ = ["SIGNATURE", "TRAILER", "write_rows"]
 
-SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+SIGNATURE = COPY_SIGNATURE
 """The start of a binary COPY stream: signature, flags, empty header extension."""
-TRAILER = b"\xff\xff"
+TRAILER = COPY_TRAILER
 """The end of a binary COPY stream."""
 
 _CHUNK = 2000  # rows per native call: bounded memory, and psycopg sends while we encode
