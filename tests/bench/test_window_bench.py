@@ -8,9 +8,11 @@ results are checked against a plain computation of the same windows. Slow anchor
 fewer events (figures are per event). Each flow runs once per round, few rounds: the
 machine is shared. Inputs are built before the runs and frozen out of the garbage
 collector's sight (``gc.freeze``), as a stream's events are not all held at once; both
-sides benefit alike. Each side runs three times, after a full garbage collection (a
-flow's graph is a reference cycle that keeps the previous run's results until one); the
-summary compares the fastest runs (see tests/bench/conftest.py).
+sides benefit alike. Each side runs three timed rounds (see :func:`timed`), each after a
+full garbage collection, whose sinks read every result as a real sink would and keep
+none; one more, untimed, run keeps them for the checks. Both sides' sinks produce what
+ours emits: the anchors with sketches read quantiles, estimates and images from them.
+The summary compares the fastest rounds (see tests/bench/conftest.py).
 
 The source hands over slices of a prebuilt list, ``batch`` events at a time, as a
 connector hands over what one poll returned (:class:`ListSource`). Bytewax's
@@ -116,7 +118,7 @@ def timed(benchmark: Any, run: Callable[[], Any]) -> Any:
 _KEEP = True
 
 
-def _collect() -> None:
+def _collect() -> None:  # a setup that returns a value would be taken for arguments
     gc.collect()
 
 
@@ -173,9 +175,9 @@ def ours(items: list[Any], measures: dict[str, str], **kwargs: Any) -> list[Wind
 
 
 class ReadingSink(DynamicSink[Any]):
-    """Keeps what it is given after reading each item's fields, as a sink that writes
-    them somewhere must: ours builds a result's key and values only when asked, so a
-    sink that skipped them would hide that cost. Both sides' sinks read."""
+    """Reads each item with ``read``, as a sink that writes them somewhere must (ours
+    builds a result's key and values only when asked, so a sink that skipped them would
+    hide that cost), then keeps the items in ``out`` unless it is None."""
 
     def __init__(self, out: list[Any] | None, read: Callable[[list[Any]], None]) -> None:
         self.out = out
@@ -206,14 +208,28 @@ def _read_tuples(items: list[tuple[str, tuple[int, Any]]]) -> None:
         pass
 
 
+def _read_sketches(items: list[tuple[str, tuple[int, list[Any]]]]) -> None:
+    """What ours emits for count + p50/p99 + distinct, from the DataSketches state."""
+    for _key, (_window, (_n, kll, hll)) in items:
+        kll.get_quantile(0.5), kll.get_quantile(0.99), hll.get_estimate()
+
+
+def _read_images(items: list[tuple[str, tuple[int, list[Any]]]]) -> None:
+    """What ours emits for the rollup measures: the sketches' images."""
+    for _key, (_window, acc) in items:
+        acc[6].to_bytes(), acc[7].to_bytes()
+
+
 def baseline(
     events: list[dict[str, Any]],
     builder: Callable[[], Any],
     folder: Callable[[Any, Any], Any],
     batch_size: int = BATCH,
     harness: bool = False,
+    read: Callable[[list[Any]], None] = _read_tuples,
 ) -> list[tuple[str, tuple[int, Any]]]:
-    """Bytewax fold_window, best configuration."""
+    """Bytewax fold_window, best configuration; its sink reads each result with
+    ``read``."""
     flow = Dataflow("baseline")
     source = op.input("in", flow, _source(events, batch_size, harness))
     keyed = op.key_on("key", source, lambda e: e["k"])
@@ -225,7 +241,7 @@ def baseline(
     windower = TumblingWindower(length=WINDOW, align_to=EPOCH)
     out = fold_window("fold", keyed, clock, windower, builder, folder, lambda a, b: a)
     results: list[tuple[str, tuple[int, Any]]] = []
-    op.output("out", out.down, sink(results, _read_tuples))
+    op.output("out", out.down, sink(results, read))
     run_main(flow)
     return results
 
@@ -365,7 +381,7 @@ def test_sketches_fold_window(benchmark: Any, hundred_keys: list[dict[str, Any]]
         acc[2].update(e["user"])
         return acc
 
-    results = timed(benchmark, lambda: baseline(events, build, fold))
+    results = timed(benchmark, lambda: baseline(events, build, fold, read=_read_sketches))
     counted = sum(acc[0] for _, (_, acc) in results)
     # fold_window's watermark moves with the wall clock: it may call an in-order event
     # late and drop it from the windows. Say how many, rather than hide it.
@@ -431,7 +447,7 @@ def test_rollup_measures_fold_window(benchmark: Any, hundred_keys: list[dict[str
         acc[7].add(e["user"])
         return acc
 
-    results = timed(benchmark, lambda: baseline(events, build, fold))
+    results = timed(benchmark, lambda: baseline(events, build, fold, read=_read_images))
     counted = sum(acc[0] for _, (_, acc) in results)
     assert counted >= 0.99 * len(events)
     benchmark.extra_info.update(items=len(events), role="anchor", label="fold_window+sketches")
@@ -538,7 +554,7 @@ def test_raw_json_dict_path(
 ) -> None:
     def run() -> list[WindowResult]:
         flow = Dataflow("dicts")
-        source = op.input("in", flow, TestingSource(json_batches, batch_size=1))
+        source = op.input("in", flow, ListSource(json_batches, 1))
         parsed = op.map("loads", source, lambda docs: [json.loads(d) for d in docs])
         out = window_aggregate("agg", parsed, Tumbling(WINDOW), {"s": "sum(v)"}, group_by="k")
         results: list[WindowResult] = []
@@ -556,7 +572,7 @@ def run_recovered(batches: list[list[dict[str, Any]]], epoch: timedelta) -> list
     with tempfile.TemporaryDirectory() as tmp:
         init_db_dir(Path(tmp), 1)
         flow = Dataflow("snap")
-        source = op.input("in", flow, TestingSource(batches, batch_size=1))
+        source = op.input("in", flow, ListSource(batches, 1))
         out = window_aggregate("agg", source, Tumbling(WINDOW), {"s": "sum(v)"}, group_by="k")
         results: list[WindowResult] = []
         op.output("out", out.results, sink(results, _read_results))
