@@ -84,7 +84,7 @@ pub type Names = Arc<[Py<PyString>]>;
 /// nothing for the garbage collector to trace.
 #[pyclass(name = "WindowResult", module = "datanexus", frozen)]
 pub struct PyWindowResult {
-    /// A member, not a getter: read once per result by every sink, it costs a third.
+    /// A member, not a getter: every sink reads it, and the getter cost 39 ns to its 9.
     #[pyo3(get)]
     key: Py<PyTuple>,
     names: Names,
