@@ -297,3 +297,19 @@ def test_abort_and_resume_converges_to_the_uninterrupted_results(
     assert (late, errors) == ([], [])
     assert finals(first + resumed) == finals(uninterrupted)
     assert exact_part(finals(uninterrupted)) == ground_truth(events)
+
+
+def test_a_snapshot_resumes_only_under_its_parameters(
+    tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
+    """Each engine's share of max_open_windows is among the parameters a snapshot keeps:
+    resuming under another bound fails at start, naming both, instead of mixing them."""
+    traffic = WebTraffic(events=EVENTS, seed=SEED, duration=DURATION, jitter=JITTER)
+    init_db_dir(tmp_path, 1)
+    source = WebEventsSource(traffic, batch_size=200, partitions=3)
+    aborting = AbortOnce(PartitionedSource(source), after=12)
+    run_flow(aborting, recovery=tmp_path)
+    assert aborting.aborted
+    with pytest.raises(Exception, match="other parameters") as caught:  # Bytewax wraps it
+        run_flow(aborting, recovery=tmp_path, max_open_windows=40)
+    assert "max_open_windows" in str(caught.value)
